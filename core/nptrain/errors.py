@@ -1,0 +1,26 @@
+"""Errors that reach the user as one line and exit status 2."""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input (config, file, command line). Printed as one line, exit 2."""
+
+
+class ConfigError(UserError):
+    """A config problem located at ``file:line:col`` and a dotted field path."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 col: int | None = None, field: str | None = None) -> None:
+        self.file, self.line, self.col, self.field, self.message = file, line, col, field, message
+        where = ""
+        if file:
+            where = file + (f":{line}:{col}" if line is not None else "") + ": "
+        super().__init__(f"{where}{field + ': ' if field else ''}{message}")
+
+
+class ConversionError(UserError):
+    """A checkpoint could not be mapped onto the target layout (unmapped or missing keys)."""
+
+
+class PluginError(Exception):
+    """A plugin is broken or two plugins clash; reported, never fatal for unrelated commands."""

@@ -1,0 +1,90 @@
+"""Small layers every family needs, written fx-traceably (no shape-dependent Python control flow)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+_ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=False),
+    "relu6": lambda: nn.ReLU6(inplace=False),
+    "gelu": lambda: nn.GELU(),
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "silu": lambda: nn.SiLU(),
+    "swish": lambda: nn.SiLU(),
+    "hard_swish": lambda: nn.Hardswish(),
+    "leaky_relu": lambda: nn.LeakyReLU(0.1),
+    "sigmoid": lambda: nn.Sigmoid(),
+    "identity": lambda: nn.Identity(),
+}
+
+
+def make_activation(name: Optional[str]) -> nn.Module:
+    """Activation by config name (``relu``, ``gelu``, ``silu``…); ``None`` gives identity."""
+    if name is None:
+        return nn.Identity()
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(_ACTIVATIONS)}") from None
+
+
+def make_norm(name: Optional[str], channels: int, eps: float = 1e-5) -> nn.Module:
+    """2-d norm layer by config name: ``batch_norm``, ``group_norm`` (32 groups or fewer), ``layer_norm`` (channel-wise)."""
+    if name is None:
+        return nn.Identity()
+    if name == "batch_norm":
+        return nn.BatchNorm2d(channels, eps=eps)
+    if name == "group_norm":
+        groups = max(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
+        return nn.GroupNorm(groups, channels, eps=eps)
+    if name == "layer_norm":
+        return nn.GroupNorm(1, channels, eps=eps)
+    raise ValueError(f"unknown norm {name!r}; choose one of batch_norm, group_norm, layer_norm")
+
+
+class ConvNormAct(nn.Sequential):
+    """Conv2d → norm → activation, keys ``conv``/``norm``/``act`` (pruning libraries recognise the pairs)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: Optional[int] = None, dilation: int = 1, groups: int = 1, bias: bool = False,
+                 norm: Optional[str] = "batch_norm", act: Optional[str] = "relu", eps: float = 1e-5) -> None:
+        if padding is None:
+            padding = dilation * (kernel_size - 1) // 2
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias)
+        self.norm = make_norm(norm, out_channels, eps)
+        self.act = make_activation(act)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample; identity in eval mode and when ``p == 0``."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerScale(nn.Module):
+    """Learnable per-channel scale; ``channel_dim=-1`` for tokens, ``1`` for NCHW maps."""
+
+    def __init__(self, dim: int, init_value: float = 1e-5, channel_dim: int = -1) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(init_value * torch.ones(dim))
+        self.channel_dim = channel_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channel_dim == -1:
+            return x * self.gamma
+        return x * self.gamma.reshape(-1, 1, 1)

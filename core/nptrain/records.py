@@ -1,0 +1,181 @@
+"""Typed provider records: what a plugin hook returns.
+
+Records are plain data. They name their factory as a ``"module:attribute"`` string so that
+importing a plugin's entry module never imports its model code; :func:`resolve` imports the
+factory only when a model is actually built.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping, Optional
+
+import attrs
+
+TASKS = ("classification", "segmentation", "detection")
+
+
+def _check_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if callable(value):
+        return
+    if not isinstance(value, str) or value.count(":") != 1 or not all(value.split(":")):
+        raise ValueError(f"{attribute.name} must be 'package.module:attribute' or a callable, got {value!r}")
+
+
+def _check_tasks(instance: Any, attribute: attrs.Attribute, value: tuple) -> None:
+    bad = [t for t in value if t not in TASKS]
+    if bad:
+        raise ValueError(f"unknown task(s) {bad}; tasks are {', '.join(TASKS)}")
+
+
+def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value or not value.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"{attribute.name} must be a non-empty identifier, got {value!r}")
+
+
+def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import ``"pkg.module:attr"`` (or return a callable unchanged)."""
+    if callable(ref):
+        return ref
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@attrs.frozen
+class Feature:
+    """One feature map a backbone or neck returns: its channel count and stride.
+
+    ``stride`` is ``None`` for a pooled vector of shape ``(B, channels)`` (e.g. a ViT class token).
+    """
+
+    channels: int
+    stride: Optional[int]
+
+
+@attrs.frozen
+class FeatureInfo:
+    """The ordered features a backbone or neck returns from ``forward``."""
+
+    features: tuple[Feature, ...] = attrs.field(converter=tuple)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(f.channels for f in self.features)
+
+    @property
+    def strides(self) -> tuple[Optional[int], ...]:
+        return tuple(f.stride for f in self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @classmethod
+    def of(cls, channels: list[int] | tuple[int, ...], strides: list[Optional[int]] | tuple[Optional[int], ...]) -> "FeatureInfo":
+        if len(channels) != len(strides):
+            raise ValueError("channels and strides must have the same length")
+        return cls(tuple(Feature(int(c), None if s is None else int(s)) for c, s in zip(channels, strides)))
+
+
+@attrs.frozen(kw_only=True)
+class _Provider:
+    name: str = attrs.field(validator=_check_name)
+    factory: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    description: str = ""
+    params: Optional[type] = None  # attrs class validated from the config's ``params`` mapping
+
+    def build_factory(self) -> Callable[..., Any]:
+        return resolve(self.factory)
+
+
+@attrs.frozen(kw_only=True)
+class BackboneRecord(_Provider):
+    """A backbone. ``factory(params, stage_params, task) -> nn.Module``.
+
+    The module has ``feature_info: FeatureInfo`` (set in ``__init__``) and ``forward(x)`` returns a
+    tuple of tensors matching it. ``stage_params`` is the attrs class of one stage entry, or None.
+    """
+
+    KIND = "backbone"
+    stage_params: Optional[type] = None
+    tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
+
+
+@attrs.frozen(kw_only=True)
+class NeckRecord(_Provider):
+    """A neck. ``factory(params, in_features: FeatureInfo) -> nn.Module`` with ``feature_info``;
+    ``forward(features: tuple) -> tuple``."""
+
+    KIND = "neck"
+    tasks: tuple[str, ...] = attrs.field(default=("segmentation", "detection"), converter=tuple, validator=_check_tasks)
+
+
+@attrs.frozen(kw_only=True)
+class HeadRecord(_Provider):
+    """A head. ``factory(params, in_features: FeatureInfo, num_classes, task) -> nn.Module``;
+    ``forward(features: tuple)`` returns the task output (see ``docs/plugins.md``)."""
+
+    KIND = "head"
+    tasks: tuple[str, ...] = attrs.field(converter=tuple, validator=_check_tasks)
+
+
+@attrs.frozen(kw_only=True)
+class FullModelRecord(_Provider):
+    """A model that is not split into backbone/neck/head.
+    ``factory(params, stage_params, num_classes, task) -> nn.Module``."""
+
+    KIND = "full"
+    stage_params: Optional[type] = None
+    tasks: tuple[str, ...] = attrs.field(converter=tuple, validator=_check_tasks)
+
+
+@attrs.frozen(kw_only=True)
+class LossRecord(_Provider):
+    """A loss. ``factory(params) -> nn.Module``; ``forward(outputs, targets) -> scalar tensor``.
+
+    ``params`` holds the criterion's own keys (everything in a ``losses`` entry except
+    ``criterion`` and ``weight``)."""
+
+    KIND = "loss"
+    tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
+
+
+@attrs.frozen(kw_only=True)
+class ConverterRecord(_Provider):
+    """Maps an original checkpoint layout onto ours.
+
+    ``name`` is the source (``torchvision``, ``mlcvnets``…); ``presets`` lists the presets it can fill.
+    ``factory(state_dict, *, preset, keep_head=True) -> dict[str, Tensor]`` must raise
+    :class:`nptrain.errors.ConversionError` on any unmapped source key or unfilled target key.
+    """
+
+    KIND = "converter"
+    presets: tuple[str, ...] = attrs.field(converter=tuple)
+
+
+@attrs.frozen(kw_only=True)
+class PresetRecord:
+    """A ready model: a ``model.architecture`` mapping for one task.
+
+    ``architecture`` uses the config's own shape: ``{"backbone": {"name":…, "params":…,
+    "stage_params": […]}, "neck": …, "head": …}`` or ``{"full": {...}}``.
+    """
+
+    KIND = "preset"
+    name: str = attrs.field(validator=_check_name)
+    task: str = attrs.field(validator=attrs.validators.in_(TASKS))
+    architecture: Mapping[str, Any]
+    description: str = ""
+    default_input_size: int = 224
+
+
+PROVIDER_KINDS: dict[str, type] = {
+    "backbone": BackboneRecord,
+    "neck": NeckRecord,
+    "head": HeadRecord,
+    "full": FullModelRecord,
+    "loss": LossRecord,
+    "converter": ConverterRecord,
+    "preset": PresetRecord,
+}
