@@ -168,6 +168,7 @@ class PresetRecord:
     architecture: Mapping[str, Any]
     description: str = ""
     default_input_size: int = 224
+    losses: tuple = ()  # default ``model.losses`` entries, e.g. ({"criterion": "pidnet_loss"},)
 
 
 PROVIDER_KINDS: dict[str, type] = {

@@ -1,0 +1,63 @@
+"""Params classes of the built-in providers (attrs only: importing this stays light)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import attrs
+
+Activation = Literal["relu", "relu6", "gelu", "silu", "swish", "hard_swish", "leaky_relu", "identity"]
+
+
+@attrs.define(kw_only=True)
+class FCHeadParams:
+    """``fc``: global average pool (for maps) then ``num_layers`` linear layers."""
+
+    num_layers: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    intermediate_channels: int = 1024
+    act_type: Activation = "relu"
+    dropout_prob: float = 0.0
+
+
+@attrs.define(kw_only=True)
+class FPNParams:
+    """``fpn``: lateral 1×1 convs, top-down sum, 3×3 output convs, optional extra levels."""
+
+    out_channels: int = 256
+    num_outs: int = 4
+    start_level: int = 0
+    end_level: int = -1
+    add_extra_convs: bool = False
+    relu_before_extra_convs: bool = False
+
+
+@attrs.define(kw_only=True)
+class CrossEntropyParams:
+    label_smoothing: float = 0.0
+
+
+@attrs.define(kw_only=True)
+class SegCrossEntropyParams:
+    ignore_index: int = 255
+    class_weights: Optional[list[float]] = None
+    label_smoothing: float = 0.0
+
+
+@attrs.define(kw_only=True)
+class SimpleCNNStage:
+    channels: int = 32
+    num_blocks: int = 1
+    stride: Literal[1, 2] = 2
+
+
+def _default_cnn_stages() -> list:
+    return [SimpleCNNStage(channels=c) for c in (16, 32, 64, 128)]
+
+
+@attrs.define(kw_only=True)
+class SimpleCNNParams:
+    """``simple_cnn``: a stride-2 stem and residual 3×3 conv stages; small, fast, prunable."""
+
+    stem_channels: int = 16
+    norm_type: Literal["batch_norm", "group_norm"] = "batch_norm"
+    act_type: Activation = "relu"
+    return_stage_idx: Optional[list[int]] = None

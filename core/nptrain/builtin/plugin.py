@@ -1,0 +1,55 @@
+"""The built-in providers, registered through the same hooks as any plugin."""
+from __future__ import annotations
+
+from nptrain import hookimpl
+from nptrain.builtin.params import (
+    CrossEntropyParams, FCHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
+)
+from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
+
+
+@hookimpl
+def nptrain_heads():
+    return [
+        HeadRecord(name="fc", factory="nptrain.components.fc_head:build", params=FCHeadParams,
+                   tasks=("classification",),
+                   description="Global-average-pool + linear classifier (num_layers > 1 adds hidden layers)."),
+    ]
+
+
+@hookimpl
+def nptrain_necks():
+    return [
+        NeckRecord(name="fpn", factory="nptrain.components.fpn:build", params=FPNParams,
+                   tasks=("segmentation", "detection"), description="Feature pyramid network (lateral + top-down)."),
+    ]
+
+
+@hookimpl
+def nptrain_losses():
+    return [
+        LossRecord(name="cross_entropy", factory="nptrain.components.losses:build_cross_entropy",
+                   params=CrossEntropyParams, tasks=("classification",),
+                   description="Cross entropy with label smoothing; accepts soft (mixup/cutmix) targets."),
+        LossRecord(name="seg_cross_entropy", factory="nptrain.components.losses:build_seg_cross_entropy",
+                   params=SegCrossEntropyParams, tasks=("segmentation",),
+                   description="Pixel-wise cross entropy with ignore_index and optional class weights."),
+    ]
+
+
+@hookimpl
+def nptrain_backbones():
+    return [
+        BackboneRecord(name="simple_cnn", factory="nptrain.components.simple_cnn:build", params=SimpleCNNParams,
+                       stage_params=SimpleCNNStage,
+                       description="Small residual CNN (4 stages, strides 4-32); the core's own backbone."),
+    ]
+
+
+@hookimpl
+def nptrain_presets():
+    return [
+        PresetRecord(name="simple_cnn", task="classification", default_input_size=32,
+                     architecture={"backbone": {"name": "simple_cnn"}, "head": {"name": "fc"}},
+                     description="simple_cnn + fc: trains on the digits quickstart in about a minute."),
+    ]

@@ -1,0 +1,1 @@
+"""The ``nptrain`` command line. Subcommands live in their own modules, imported on use."""

@@ -1,0 +1,1 @@
+"""Run configuration: YAML files → located raw mapping → typed attrs objects."""

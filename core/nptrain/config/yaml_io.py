@@ -1,0 +1,172 @@
+"""Read YAML config files keeping the file, line and column of every key and value.
+
+Several files merge in order (mappings merge recursively, everything else is replaced), then
+``a.b.c=value`` overrides from the command line apply. Every path remembers where it was last set
+so an error can point at the line the user has to change.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import attrs
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from nptrain.errors import ConfigError
+
+PathKey = tuple  # ("model", "architecture", "backbone", "params", "block_type") / list indexes as ints
+
+
+@attrs.frozen
+class Location:
+    file: str
+    line: Optional[int] = None  # 1-based
+    col: Optional[int] = None  # 1-based
+
+
+@attrs.define
+class LocatedConfig:
+    """A merged raw config (plain dicts/lists) and where each key and value came from."""
+
+    data: dict = attrs.Factory(dict)
+    key_locs: dict = attrs.Factory(dict)  # path -> Location of the key (or list item)
+    value_locs: dict = attrs.Factory(dict)  # path -> Location of the value
+    files: list = attrs.Factory(list)
+
+    def locate(self, path: Iterable[Any], *, value: bool = True) -> Location:
+        """Best location for ``path``: the value (or key), else the nearest located parent."""
+        path = tuple(path)
+        while True:
+            table = (self.value_locs, self.key_locs) if value else (self.key_locs, self.value_locs)
+            for t in table:
+                if path in t:
+                    return t[path]
+            if not path:
+                return Location(self.files[-1] if self.files else "<config>")
+            path = path[:-1]
+
+    def error(self, path: Iterable[Any], message: str, *, value: bool = True) -> ConfigError:
+        path = tuple(path)
+        loc = self.locate(path, value=value)
+        return ConfigError(message, file=loc.file, line=loc.line, col=loc.col, field=dotted(path) or None)
+
+
+def dotted(path: Iterable[Any]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (("." if out else "") + str(p))
+    return out
+
+
+def _plain(node: Any, file: str, path: PathKey, cfg: LocatedConfig) -> Any:
+    """Convert ruamel nodes to plain Python, recording key/value positions."""
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key, value in node.items():
+            sub = path + (str(key),)
+            kl = node.lc.key(key)
+            vl = node.lc.value(key)
+            cfg.key_locs[sub] = Location(file, kl[0] + 1, kl[1] + 1)
+            cfg.value_locs[sub] = Location(file, vl[0] + 1, vl[1] + 1)
+            out[str(key)] = _plain(value, file, sub, cfg)
+        return out
+    if isinstance(node, CommentedSeq):
+        out_list = []
+        for i, value in enumerate(node):
+            sub = path + (i,)
+            il = node.lc.item(i)
+            cfg.key_locs[sub] = cfg.value_locs[sub] = Location(file, il[0] + 1, il[1] + 1)
+            out_list.append(_plain(value, file, sub, cfg))
+        return out_list
+    if hasattr(node, "__float__") and type(node).__name__ == "ScalarFloat":
+        return float(node)
+    if type(node).__name__ in ("ScalarBoolean",):
+        return bool(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def read_yaml(path: str | Path) -> tuple[dict, LocatedConfig]:
+    """Parse one file into a plain mapping plus its locations; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    try:
+        node = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"invalid YAML: {exc.problem}", file=str(path),
+                          line=mark.line + 1 if mark else None, col=mark.column + 1 if mark else None) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a UTF-8 text file", file=str(path)) from None
+    cfg = LocatedConfig(files=[str(path)])
+    if node is None:
+        return {}, cfg
+    if not isinstance(node, CommentedMap):
+        raise ConfigError("the top level must be a mapping of sections (data, model, training, ...)", file=str(path), line=1, col=1)
+    data = _plain(node, str(path), (), cfg)
+    cfg.data = data
+    return data, cfg
+
+
+def _merge_into(dst: dict, src: dict, path: PathKey, cfg: LocatedConfig, src_cfg: LocatedConfig) -> None:
+    for key, value in src.items():
+        sub = path + (key,)
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _merge_into(dst[key], value, sub, cfg, src_cfg)
+        else:
+            dst[key] = value
+            # drop stale locations under the replaced path, copy the new ones
+            for table, src_table in ((cfg.key_locs, src_cfg.key_locs), (cfg.value_locs, src_cfg.value_locs)):
+                for p in [p for p in table if p[: len(sub)] == sub]:
+                    del table[p]
+                table.update({p: loc for p, loc in src_table.items() if p[: len(sub)] == sub})
+        for table, src_table in ((cfg.key_locs, src_cfg.key_locs), (cfg.value_locs, src_cfg.value_locs)):
+            if sub in src_table:
+                table[sub] = src_table[sub]
+
+
+def merge_layers(layers: Iterable[LocatedConfig]) -> LocatedConfig:
+    out = LocatedConfig()
+    for layer in layers:
+        out.files.extend(layer.files)
+        _merge_into(out.data, layer.data, (), out, layer)
+    return out
+
+
+def parse_override(text: str) -> LocatedConfig:
+    """``a.b.c=value`` (value parsed as YAML) as a one-key layer located on the command line."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise ConfigError(f"override {text!r} must look like section.field=value (e.g. training.epochs=5)",
+                          file="<command line>")
+    try:
+        value = YAML(typ="safe").load(raw) if raw.strip() else None
+    except MarkedYAMLError as exc:
+        raise ConfigError(f"override {text!r}: invalid YAML value ({exc.problem})", file="<command line>") from None
+    parts = key.strip().split(".")
+    data: dict = {}
+    cursor = data
+    for p in parts[:-1]:
+        cursor = cursor.setdefault(p, {})
+    cursor[parts[-1]] = value
+    layer = LocatedConfig(data=data, files=[])
+    loc = Location("<command line>")
+    for i in range(1, len(parts) + 1):
+        layer.key_locs[tuple(parts[:i])] = loc
+        layer.value_locs[tuple(parts[:i])] = loc
+    return layer
+
+
+def load_layers(paths: Iterable[str | Path], overrides: Iterable[str] = ()) -> LocatedConfig:
+    layers = []
+    for p in paths:
+        _, cfg = read_yaml(p)
+        layers.append(cfg)
+    layers.extend(parse_override(o) for o in overrides)
+    merged = merge_layers(layers)
+    merged.files = [str(p) for p in paths]
+    return merged

@@ -1,0 +1,32 @@
+"""First-party providers and the distribution that adds each, for "pip install …" hints."""
+from __future__ import annotations
+
+KNOWN: dict[str, str] = {
+    # backbones / full models / heads / losses / converters
+    "resnet": "np-plugin-resnet",
+    "torchvision": "np-plugin-resnet",
+    "vit": "np-plugin-vit",
+    "mobilevit": "np-plugin-mobilevit",
+    "mlcvnets": "np-plugin-vit or np-plugin-mobilevit",
+    "mixtransformer": "np-plugin-segformer",
+    "all_mlp_decoder": "np-plugin-segformer",
+    "hf": "np-plugin-segformer",
+    "efficientformer": "np-plugin-efficientformer",
+    "efficientformer_head": "np-plugin-efficientformer",
+    "snap": "np-plugin-efficientformer",
+    "pidnet": "np-plugin-pidnet",
+    "pidnet_loss": "np-plugin-pidnet",
+    # presets
+    **{f"resnet{d}": "np-plugin-resnet" for d in (18, 34, 50, 101)},
+    "vit_tiny": "np-plugin-vit",
+    **{f"mobilevit_{s}": "np-plugin-mobilevit" for s in ("s", "xs", "xxs")},
+    **{f"mit_b{i}": "np-plugin-segformer" for i in range(6)},
+    "segformer_b0": "np-plugin-segformer",
+    **{f"efficientformer_{s}": "np-plugin-efficientformer" for s in ("l1", "l3", "l7")},
+    **{f"pidnet_{s}": "np-plugin-pidnet" for s in ("s", "m", "l")},
+}
+
+
+def install_hint(name: str) -> str:
+    dist = KNOWN.get(name)
+    return f" (pip install {dist} provides it)" if dist else ""

@@ -1,0 +1,150 @@
+"""Discover plugins, collect their provider records, and keep one broken plugin from taking the rest down.
+
+Plugins come from the entry-point group ``nptrain``; the built-in providers register through the
+same hooks under the distribution name ``nptrain``. Environment switches:
+
+* ``NPTRAIN_DISABLE_PLUGINS=a,b`` skips entry points or distributions by name;
+* ``NPTRAIN_NO_EXTERNAL_PLUGINS=1`` loads only the built-ins (for tests);
+* ``NPTRAIN_TRACE_PLUGINS=1`` prints which plugin answered which hook, on stderr.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+from importlib import metadata
+from types import ModuleType
+from typing import Iterable, Optional
+
+import attrs
+import pluggy
+
+from nptrain import hookspecs
+from nptrain.records import PROVIDER_KINDS
+from nptrain.registry import HOOK_OF_KIND, Provided, Registry
+
+BUILTIN_DIST = "nptrain"
+BUILTIN_MODULE = "nptrain.builtin.plugin"
+
+
+@attrs.define
+class PluginInfo:
+    """One loaded (or failed) plugin module and the distribution that ships it."""
+
+    name: str
+    dist: str
+    version: str
+    module: str
+    error: Optional[str] = None
+    providers: dict = attrs.Factory(dict)  # kind -> [names]
+
+
+@attrs.define
+class PluginSet:
+    pm: pluggy.PluginManager
+    plugins: list[PluginInfo]
+    registry: Registry
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{p.dist} ({p.name}): {p.error}" for p in self.plugins if p.error] + self.registry.conflict_messages()
+
+
+def _env_list(name: str) -> set[str]:
+    return {s.strip() for s in os.environ.get(name, "").split(",") if s.strip()}
+
+
+def _canon(dist: str) -> str:
+    return dist.lower().replace("_", "-")
+
+
+def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
+    """Entry points of group ``nptrain``, once per (distribution, name) even when an editable
+    install makes a distribution visible on two paths."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for dist in metadata.distributions():
+        dist_name = dist.metadata.get("Name") or "?"
+        for ep in dist.entry_points:
+            if ep.group != "nptrain":
+                continue
+            key = (_canon(dist_name), ep.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((ep, dist_name, dist.version or "?"))
+    return sorted(out, key=lambda t: (t[1].lower(), t[0].name))
+
+
+def _trace(msg: str) -> None:
+    if os.environ.get("NPTRAIN_TRACE_PLUGINS"):
+        print(f"[nptrain plugins] {msg}", file=sys.stderr)
+
+
+def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()) -> PluginSet:
+    """Load the built-ins and every installed plugin; never raises for a broken plugin."""
+    if external is None:
+        external = os.environ.get("NPTRAIN_NO_EXTERNAL_PLUGINS", "") in ("", "0")
+    disabled = _env_list("NPTRAIN_DISABLE_PLUGINS") | set(disable)
+    pm = pluggy.PluginManager("nptrain")
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+
+    def register(name: str, dist: str, version: str, module_name: str, load) -> None:
+        info = PluginInfo(name=name, dist=dist, version=version, module=module_name)
+        infos.append(info)
+        try:
+            module = load()
+            if not isinstance(module, ModuleType):
+                raise TypeError(f"entry point must name a module, got {type(module).__name__}")
+            pm.register(module, name=f"{dist}:{name}")
+        except Exception as exc:  # a broken plugin is reported, not fatal
+            info.error = f"failed to load {module_name}: {type(exc).__name__}: {exc}"
+            _trace(info.error)
+
+    from nptrain import __version__
+
+    register("builtin", BUILTIN_DIST, __version__, BUILTIN_MODULE, lambda: importlib.import_module(BUILTIN_MODULE))
+    if external:
+        for ep, dist, version in _entry_points():
+            if ep.name in disabled or dist in disabled or _canon(dist) in {_canon(d) for d in disabled}:
+                _trace(f"skipped {dist}:{ep.name} (NPTRAIN_DISABLE_PLUGINS)")
+                continue
+            if _canon(dist) == BUILTIN_DIST:
+                continue
+            register(ep.name, dist, version, ep.value, ep.load)
+
+    registry = Registry()
+    by_plugin_name = {f"{i.dist}:{i.name}": i for i in infos}
+    for kind, hook_name in HOOK_OF_KIND.items():
+        record_cls = PROVIDER_KINDS[kind]
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            info = by_plugin_name[impl.plugin_name]
+            if info.error:
+                continue
+            try:
+                records = list(impl.function() or ())
+                bad = [r for r in records if not isinstance(r, record_cls)]
+                if bad:
+                    raise TypeError(f"{hook_name} returned {type(bad[0]).__name__}, expected {record_cls.__name__}")
+            except Exception as exc:
+                info.error = f"{hook_name}: {type(exc).__name__}: {exc}"
+                _trace(info.error)
+                continue
+            for record in records:
+                registry.add(kind, Provided(record=record, dist=info.dist, plugin=info.name))
+                info.providers.setdefault(kind, []).append(registry.key_of(kind, record))
+            _trace(f"{impl.plugin_name} answered {hook_name} with {len(records)} record(s)")
+    # a plugin that failed half-way must not leave records behind
+    for info in infos:
+        if info.error:
+            registry.drop_dist(info.dist)
+            info.providers.clear()
+    return PluginSet(pm=pm, plugins=infos, registry=registry)
+
+
+@functools.lru_cache(maxsize=1)
+def default_plugins() -> PluginSet:
+    """The process-wide plugin set (loaded once). Pass a :class:`PluginSet` explicitly where you can."""
+    return load_plugins()

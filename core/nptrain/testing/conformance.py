@@ -1,0 +1,199 @@
+"""The conformance matrix every provider passes (ours and third parties').
+
+For each backbone (default params, every task it claims): forward shapes match the declared
+``feature_info``. For each neck and head: built on a synthetic feature pyramid, outputs have the
+declared shapes. For each preset: forward shape, a training step whose loss gradient reaches
+every trainable parameter, ``torch.fx.symbolic_trace`` parity (exact), a safetensors state-dict
+round trip. For each converter with a source fixture: every source key is mapped and every target
+key filled with the right shape.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import pytest
+import torch
+import torch.fx
+from safetensors.torch import load, save
+
+from nptrain.config.components import ResolvedComponent
+from nptrain.plugin_manager import PluginSet, load_plugins
+from nptrain.records import Feature, FeatureInfo
+
+SYNTHETIC_PYRAMID = FeatureInfo((Feature(16, 4), Feature(24, 8), Feature(32, 16), Feature(48, 32)))
+NUM_CLASSES = 5
+
+
+def _cases(plugins: PluginSet, dist: str) -> dict[str, list]:
+    reg = plugins.registry
+    mine = lambda kind: [p for p in reg.all(kind) if p.dist == dist]  # noqa: E731
+    return {
+        "backbone": [pytest.param(p, t, id=f"{p.record.name}-{t}") for p in mine("backbone") for t in p.record.tasks],
+        "neck": [pytest.param(p, id=p.record.name) for p in mine("neck")],
+        "head": [pytest.param(p, t, id=f"{p.record.name}-{t}") for p in mine("head") for t in p.record.tasks],
+        "preset": [pytest.param(p, id=f"{p.record.name}-{p.record.task}") for p in mine("preset")],
+    }
+
+
+def _default(cls: Optional[type]) -> Any:
+    return cls() if cls is not None else None
+
+
+def _input(size: int, batch: int = 2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(batch, 3, size, size, generator=g)
+
+
+def check_features(outputs: Any, info: FeatureInfo, size: Optional[int], batch: int) -> None:
+    assert isinstance(outputs, (tuple, list)), f"expected a tuple of features, got {type(outputs).__name__}"
+    assert len(outputs) == len(info), f"{len(outputs)} features returned, feature_info declares {len(info)}"
+    for i, (out, feat) in enumerate(zip(outputs, info.features)):
+        if feat.stride is None:
+            assert tuple(out.shape) == (batch, feat.channels), f"feature {i}: {tuple(out.shape)} != {(batch, feat.channels)}"
+        else:
+            expected = (batch, feat.channels) + ((size // feat.stride,) * 2 if size else tuple(out.shape[2:]))
+            assert tuple(out.shape) == expected, f"feature {i}: shape {tuple(out.shape)} != {expected} (stride {feat.stride})"
+
+
+def _synthetic_features(info: FeatureInfo, size: int, batch: int = 2) -> tuple:
+    g = torch.Generator().manual_seed(1)
+    return tuple(torch.randn((batch, f.channels) + ((size // f.stride,) * 2 if f.stride else ()), generator=g)
+                 for f in info.features)
+
+
+def _pred(out: Any) -> torch.Tensor:
+    return out["pred"] if isinstance(out, dict) else out
+
+
+def _targets(task: str, size: int, batch: int = 2) -> dict:
+    g = torch.Generator().manual_seed(2)
+    if task == "classification":
+        return {"labels": torch.randint(0, NUM_CLASSES, (batch,), generator=g)}
+    if task == "segmentation":
+        masks = torch.randint(0, NUM_CLASSES, (batch, size, size), generator=g)
+        masks[:, : size // 2, : size // 2] = 1  # a region with a boundary for edge-aware losses
+        return {"masks": masks}
+    boxes = [torch.tensor([[2.0, 3.0, size / 2, size / 2 + 3]]) for _ in range(batch)]
+    return {"boxes": boxes, "classes": [torch.tensor([1]) for _ in range(batch)]}
+
+
+def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Optional[Mapping[str, int]] = None,
+                           converter_fixtures: Optional[Mapping[tuple[str, str], tuple[Path, int]]] = None,
+                           plugins: Optional[PluginSet] = None) -> type:
+    """Build the parametrised test class for ``dist``.
+
+    ``input_size``: square input side for all checks; ``input_sizes`` overrides it per backbone or
+    preset name (e.g. a ViT with a fixed position embedding). ``converter_fixtures`` maps
+    ``(source, preset)`` to ``(fixture folder with keys.tsv, num_classes)``."""
+    plugins = plugins or load_plugins()
+    cases = _cases(plugins, dist)
+    sizes = dict(input_sizes or {})
+    fixtures = dict(converter_fixtures or {})
+    size_of = lambda name: sizes.get(name, input_size)  # noqa: E731
+
+    def _build_preset(prov):
+        from nptrain.modeling.api import create_model
+
+        torch.manual_seed(0)
+        return create_model(prov.record.name, task=prov.record.task, num_classes=NUM_CLASSES, plugins=plugins)
+
+    class TestConformance:
+        __test__ = True
+
+        def test_plugin_loaded(self):
+            info = [p for p in plugins.plugins if p.dist == dist]
+            assert info, f"distribution {dist!r} registers no nptrain entry point"
+            assert not any(p.error for p in info), [p.error for p in info]
+            assert not plugins.registry.conflicts(), plugins.registry.conflict_messages()
+
+        @pytest.mark.parametrize("prov,task", cases["backbone"] or [pytest.param(None, None, marks=pytest.mark.skip("no backbones"))])
+        def test_backbone_feature_info(self, prov, task):
+            from nptrain.modeling.builder import build_backbone
+
+            comp = ResolvedComponent("backbone", prov, _default(prov.record.params), [])
+            model = build_backbone(comp, task).eval()
+            size = size_of(prov.record.name)
+            with torch.no_grad():
+                check_features(model(_input(size)), model.feature_info, size, 2)
+
+        @pytest.mark.parametrize("prov", cases["neck"] or [pytest.param(None, marks=pytest.mark.skip("no necks"))])
+        def test_neck_feature_info(self, prov):
+            neck = prov.record.build_factory()(_default(prov.record.params), SYNTHETIC_PYRAMID).eval()
+            with torch.no_grad():
+                out = neck(_synthetic_features(SYNTHETIC_PYRAMID, input_size))
+            check_features(out, neck.feature_info, input_size, 2)
+
+        @pytest.mark.parametrize("prov,task", cases["head"] or [pytest.param(None, None, marks=pytest.mark.skip("no heads"))])
+        def test_head_output(self, prov, task):
+            head = prov.record.build_factory()(_default(prov.record.params), SYNTHETIC_PYRAMID, NUM_CLASSES, task).eval()
+            with torch.no_grad():
+                out = _pred(head(_synthetic_features(SYNTHETIC_PYRAMID, input_size)))
+            if task == "classification":
+                assert tuple(out.shape) == (2, NUM_CLASSES)
+            elif task == "segmentation":
+                assert out.shape[:2] == (2, NUM_CLASSES) and out.dim() == 4
+
+        @pytest.mark.parametrize("prov", cases["preset"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
+        def test_preset_forward_fx_roundtrip(self, prov):
+            size = size_of(prov.record.name)
+            model = _build_preset(prov).eval()
+            x = _input(size)
+            with torch.no_grad():
+                out = model(x)
+            assert isinstance(out, torch.Tensor), "eval-mode output must be a plain tensor (export sees the main output)"
+            if prov.record.task == "classification":
+                assert tuple(out.shape) == (2, NUM_CLASSES)
+            elif prov.record.task == "segmentation":
+                assert tuple(out.shape) == (2, NUM_CLASSES, size, size)
+            traced = torch.fx.symbolic_trace(model)
+            with torch.no_grad():
+                assert torch.equal(traced(x), out), "fx-traced output differs from eager"
+            # safetensors round trip into a differently initialised twin
+            blob = save({k: v.contiguous() for k, v in model.state_dict().items()})
+            torch.manual_seed(123)
+            twin = _build_preset(prov).eval()
+            twin.load_state_dict(load(blob), strict=True)
+            with torch.no_grad():
+                assert torch.equal(twin(x), out), "state-dict round trip changed the output"
+
+        @pytest.mark.parametrize("prov", cases["preset"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
+        def test_preset_training_step_reaches_every_parameter(self, prov):
+            from nptrain.config.loader import load_config
+            from nptrain.modeling.api import _write_yaml
+            from nptrain.modeling.builder import build_loss
+
+            size = size_of(prov.record.name)
+            model = _build_preset(prov).train()
+            path = _write_yaml({"model": {"name": prov.record.name, "task": prov.record.task}})
+            try:
+                loss_fn = build_loss(load_config([path], plugins=plugins, check_files=False).resolved)
+            finally:
+                Path(path).unlink()
+            loss = loss_fn(model(_input(size)), _targets(prov.record.task, size))
+            assert torch.isfinite(loss), f"loss is {loss}"
+            loss.backward()
+            missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+            assert not missing, f"{len(missing)} parameters get no gradient, e.g. {missing[:5]}"
+
+        @pytest.mark.parametrize("key", list(fixtures) or [pytest.param(None, marks=pytest.mark.skip("no converter fixtures"))],
+                                 ids=lambda k: "-".join(k) if k else "none")
+        def test_converter_maps_every_key(self, key):
+            from nptrain.testing.parity import make_state_dict
+
+            source, preset = key
+            folder, num_classes = fixtures[key]
+            conv = plugins.registry.converter(source, preset).record.build_factory()
+            out = conv(make_state_dict(folder), preset=preset)
+            task = plugins.registry.preset_tasks(preset)[0]
+            from nptrain.modeling.api import create_model
+
+            target = create_model(preset, task=task, num_classes=num_classes, plugins=plugins).state_dict()
+            assert set(out) == set(target), (f"unfilled: {sorted(set(target) - set(out))[:5]}, "
+                                             f"unexpected: {sorted(set(out) - set(target))[:5]}")
+            bad = [k for k in out if tuple(out[k].shape) != tuple(target[k].shape)]
+            assert not bad, f"shape mismatch for {bad[:5]}"
+
+    TestConformance.__name__ = f"TestConformance_{dist.replace('-', '_')}"
+    return TestConformance
