@@ -68,8 +68,8 @@ def _apply_preset(model: dict, cfg: LocatedConfig, registry) -> None:
     arch = model.get("architecture") or {}
     if not isinstance(arch, dict):
         return
-    user_has_model = arch.get("full") or arch.get("backbone")
-    if user_has_model:
+    named = [arch.get(slot) for slot in ("full", "backbone")]
+    if any(isinstance(c, dict) and c.get("name") for c in named):  # the user describes their own model
         return
     merged = _deep_merge(copy.deepcopy(dict(prov.record.architecture)), {k: v for k, v in arch.items() if v is not None})
     model["architecture"] = merged

@@ -1,0 +1,68 @@
+"""Load weights into a model with every mismatch reported, never silently ignored."""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import attrs
+import torch
+from torch import nn
+
+from nptrain.errors import UserError
+
+
+@attrs.define
+class LoadReport:
+    missing: list[str] = attrs.Factory(list)
+    unexpected: list[str] = attrs.Factory(list)
+    reinitialised: list[str] = attrs.Factory(list)  # head keys skipped because the class count differs
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.reinitialised:
+            out.append(f"head re-initialised (class count differs): {', '.join(self.reinitialised)}")
+        if self.missing:
+            out.append(f"{len(self.missing)} missing key(s): {', '.join(self.missing[:8])}" + (" …" if len(self.missing) > 8 else ""))
+        if self.unexpected:
+            out.append(f"{len(self.unexpected)} unexpected key(s): {', '.join(self.unexpected[:8])}" + (" …" if len(self.unexpected) > 8 else ""))
+        return out
+
+
+def apply_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, strict: bool = True,
+                     source: str = "checkpoint") -> LoadReport:
+    """Load ``state``; ``head.`` tensors whose shape differs (another class count) are skipped and
+    reported as re-initialised. Any other mismatch raises unless ``strict`` is False."""
+    own = model.state_dict()
+    report = LoadReport()
+    usable = {}
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif tuple(own[key].shape) != tuple(value.shape):
+            if key.startswith("head.") or key.startswith("full.") and "classifier" in key:
+                report.reinitialised.append(key)
+            else:
+                raise UserError(f"{source}: {key} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}")
+        else:
+            usable[key] = value
+    report.missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    missing_non_head = [k for k in report.missing if k not in report.reinitialised]
+    if strict and (report.unexpected or missing_non_head):
+        raise UserError(f"{source}: state dict does not match the model; " + "; ".join(report.lines()))
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def load_weights(model: nn.Module, spec: str, *, preset: Optional[str] = None, plugins=None) -> LoadReport:
+    """``spec`` is a safetensors file of ours, or ``source:path`` of an original checkpoint."""
+    from nptrain.convert import convert_checkpoint, split_source
+
+    source, path = split_source(spec)
+    if source is not None:
+        if not preset:
+            raise UserError(f"checkpoint {spec!r} names source {source!r}, so model.name must be a preset it converts")
+        state = convert_checkpoint(path, source=source, preset=preset, plugins=plugins)
+    else:
+        from nptrain.convert import load_source_state_dict
+
+        state = load_source_state_dict(path)
+    return apply_state_dict(model, state, source=spec)

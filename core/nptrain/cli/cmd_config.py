@@ -1,0 +1,44 @@
+"""``nptrain config show|check CONFIG... [key=value...]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["show", "check"])
+    parser.add_argument("items", nargs="+", metavar="CONFIG|key=value",
+                        help="config files (merged in order) then overrides like training.epochs=5")
+
+
+def split_items(items: list[str]) -> tuple[list[str], list[str]]:
+    """Config paths first, then ``key=value`` overrides (a path never contains '=' here)."""
+    paths = [i for i in items if "=" not in i]
+    overrides = [i for i in items if "=" in i]
+    return paths, overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from ruamel.yaml import YAML
+
+    from nptrain.config.loader import load_config
+
+    paths, overrides = split_items(args.items)
+    loaded = load_config(paths, overrides)
+    if args.action == "check":
+        print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
+        return 0
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump(loaded.unstructure(), sys.stdout)
+    return 0
+
+
+def describe_model(loaded) -> str:
+    r = loaded.resolved
+    if r.full is not None:
+        return r.full.record.name
+    if r.backbone is None:
+        return f"fx: {loaded.model.fx_model_checkpoint}"
+    parts = [r.backbone.record.name] + ([r.neck.record.name] if r.neck else []) + [r.head.record.name]
+    return " + ".join(parts)

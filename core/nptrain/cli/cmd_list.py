@@ -1,0 +1,86 @@
+"""``nptrain list [KIND]``: providers with their params and defaults."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import attrs
+
+KINDS = {"backbones": "backbone", "necks": "neck", "heads": "head", "models": "full", "presets": "preset",
+         "losses": "loss", "converters": "converter"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", nargs="?", choices=list(KINDS), help="which providers (default: all); "
+                        "'models' lists full models and presets")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _fields(cls) -> list[dict]:
+    if cls is None or not attrs.has(cls):
+        return []
+    out = []
+    for f in attrs.fields(cls):
+        default = f.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory() if not default.takes_self else "<derived>"
+        if attrs.has(type(default)):
+            default = attrs.asdict(default)
+        elif isinstance(default, list) and default and attrs.has(type(default[0])):
+            default = [attrs.asdict(d) for d in default]
+        out.append({"name": f.name, "type": type_name(f.type), "default": default})
+    return out
+
+
+def type_name(tp) -> str:
+    if isinstance(tp, str):
+        return tp
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def describe(kind: str, prov) -> dict:
+    rec = prov.record
+    row = {"kind": kind, "name": rec.name, "distribution": prov.dist, "description": rec.description}
+    if kind == "preset":
+        row.update(task=rec.task, architecture=dict(rec.architecture), input_size=rec.default_input_size)
+    elif kind == "converter":
+        row.update(presets=list(rec.presets))
+    else:
+        row.update(tasks=list(getattr(rec, "tasks", ())), params=_fields(rec.params),
+                   stage_params=_fields(getattr(rec, "stage_params", None)))
+    return row
+
+
+def run(args: argparse.Namespace) -> int:
+    from nptrain.plugin_manager import default_plugins
+
+    reg = default_plugins().registry
+    titles = [args.kind] if args.kind else list(KINDS)
+    kinds = []
+    for title in titles:
+        kinds.append(KINDS[title])
+        if title == "models":
+            kinds.append("preset")
+    rows = [describe(kind, p) for kind in dict.fromkeys(kinds) for p in reg.all(kind)]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    current = None
+    for row in rows:
+        if row["kind"] != current:
+            current = row["kind"]
+            print(f"\n{current}s:" if current != "loss" else "\nlosses:")
+        extra = ""
+        if row["kind"] == "preset":
+            extra = f" [{row['task']}, input {row['input_size']}]"
+        elif row["kind"] == "converter":
+            extra = f" -> {', '.join(row['presets'])}"
+        elif row.get("tasks"):
+            extra = f" [{', '.join(row['tasks'])}]"
+        print(f"  {row['name']}{extra}  ({row['distribution']})  {row['description']}")
+        for label in ("params", "stage_params"):
+            for f in row.get(label) or []:
+                print(f"      {label[:-1] if label == 'params' else 'stage'}.{f['name']}: {f['type']} = {f['default']!r}")
+    return 0

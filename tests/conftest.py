@@ -1,0 +1,49 @@
+"""Shared fixtures for the core tests."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """write("name.yaml", text) -> path, with the text dedented."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path, monkeypatch):
+    """fake_dist(dist_name, module_name, module_source, ep_name=None) installs a throwaway
+    distribution with an ``nptrain`` entry point on sys.path (importlib.metadata finds it)."""
+    import importlib
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    monkeypatch.syspath_prepend(str(site))
+    added: list[str] = []
+
+    def _make(dist: str, module: str, source: str, ep_name: str | None = None, where: Path | None = None) -> Path:
+        root = where or site
+        root.mkdir(parents=True, exist_ok=True)
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+        info = root / f"{dist.replace('-', '_')}-0.0.1.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.0.1\n")
+        (info / "entry_points.txt").write_text(f"[nptrain]\n{ep_name or module} = {module}\n")
+        added.append(module)
+        importlib.invalidate_caches()
+        return root
+
+    yield _make
+    for module in added:
+        sys.modules.pop(module, None)
