@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("nptrain.cli.cmd_plugins", "list installed plugins, their providers and load errors"),
     "list": ("nptrain.cli.cmd_list", "list providers (backbones, necks, heads, models, losses, converters) and their params"),
     "config": ("nptrain.cli.cmd_config", "show or check resolved configs"),
+    "plugin": ("nptrain.cli.cmd_plugin", "create a new plugin project (nptrain plugin new NAME)"),
     "convert": ("nptrain.cli.cmd_convert", "convert an original checkpoint into an nptrain safetensors file"),
 }
 

@@ -1,0 +1,177 @@
+"""Speed of our presets against the Hugging Face transformers implementation, in the same run.
+
+For each preset: one training step (forward + backward + SGD step) and batch-1 inference in eager
+mode, as an fx GraphModule and in onnxruntime; the reference (transformers, where it has the
+architecture) is timed the same way in the same process. Prints medians and ratios
+(reference time / our time: > 1 means we are faster).
+
+    python bench/bench_models.py --presets resnet50 mobilevit_s --repeats 5
+    python bench/bench_models.py --presets segformer_b0 --size 512 --batch 2
+
+transformers is optional (`pip install transformers`); without it only our timings print.
+Timings are noisy on shared 2-core machines: compare ratios, not absolute numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+
+def median_time(fn: Callable[[], None], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def train_step_fn(model: nn.Module, x: torch.Tensor, num_classes: int, task: str) -> Callable[[], None]:
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    model.train()
+
+    def step() -> None:
+        out = model(x)
+        out = getattr(out, "logits", out)
+        out = out["pred"] if isinstance(out, dict) else out
+        if task == "segmentation":
+            target = torch.zeros((x.shape[0],) + tuple(out.shape[-2:]), dtype=torch.long)
+        else:
+            target = torch.zeros(x.shape[0], dtype=torch.long)
+        loss = nn.functional.cross_entropy(out, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def reference_model(preset: str, num_classes: int) -> Optional[nn.Module]:
+    """The transformers counterpart of a preset, randomly initialised (no download)."""
+    try:
+        import transformers as tf
+    except ImportError:
+        return None
+    if preset.startswith("resnet"):
+        depth = int(preset[len("resnet"):])
+        depths = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[depth]
+        basic = depth < 50
+        cfg = tf.ResNetConfig(depths=depths, layer_type="basic" if basic else "bottleneck",
+                              hidden_sizes=[64, 128, 256, 512] if basic else [256, 512, 1024, 2048], num_labels=num_classes)
+        return tf.ResNetForImageClassification(cfg)
+    if preset.startswith("mobilevit_"):
+        sizes = {"mobilevit_s": ([144, 192, 240], [16, 32, 64, 96, 128, 160, 640]),
+                 "mobilevit_xs": ([96, 120, 144], [16, 32, 48, 64, 80, 96, 384]),
+                 "mobilevit_xxs": ([64, 80, 96], [16, 16, 24, 48, 64, 80, 320])}[preset]
+        cfg = tf.MobileViTConfig(hidden_sizes=sizes[0], neck_hidden_sizes=sizes[1], num_labels=num_classes,
+                                 expand_ratio=2.0 if preset == "mobilevit_xxs" else 4.0)
+        return tf.MobileViTForImageClassification(cfg)
+    if preset == "vit_tiny":
+        cfg = tf.ViTConfig(hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768,
+                           num_labels=num_classes)
+        return tf.ViTForImageClassification(cfg)
+    if preset.startswith("mit_b") or preset == "segformer_b0":
+        cfg = tf.SegformerConfig(num_labels=num_classes)  # defaults are MiT-b0
+        cls = tf.SegformerForSemanticSegmentation if preset == "segformer_b0" else tf.SegformerForImageClassification
+        return cls(cfg)
+    return None
+
+
+class _Logits(nn.Module):
+    """Make a transformers model return a plain tensor, for fair fx/onnx-free comparisons."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(pixel_values=x).logits
+
+
+def onnx_latency(model: nn.Module, x: torch.Tensor, repeats: int) -> Optional[float]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        torch.onnx.export(model.eval(), (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = {"x": x.numpy()}
+        return median_time(lambda: sess.run(None, feed), repeats)
+
+
+def bench_preset(preset: str, size: int, batch: int, repeats: int, channels_last: bool) -> dict:
+    import nptrain
+    from nptrain.plugin_manager import default_plugins
+
+    tasks = default_plugins().registry.preset_tasks(preset)
+    task = "classification" if "classification" in tasks else tasks[0]
+    num_classes = 150 if task == "segmentation" else 1000
+    torch.manual_seed(0)
+    ours = nptrain.create_model(preset, task=task, num_classes=num_classes)
+    x = torch.randn(batch, 3, size, size)
+    x1 = torch.randn(1, 3, size, size)
+    row: dict = {"preset": preset, "task": task, "size": size, "batch": batch,
+                 "params": sum(p.numel() for p in ours.parameters())}
+    if channels_last:
+        ours = ours.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    row["ours_train_step_s"] = median_time(train_step_fn(ours, x, num_classes, task), repeats)
+    ours.eval()
+    with torch.inference_mode():
+        row["ours_eager_b1_s"] = median_time(lambda: ours(x1), repeats)
+    traced = torch.fx.symbolic_trace(ours)
+    with torch.inference_mode():
+        row["ours_fx_b1_s"] = median_time(lambda: traced(x1), repeats)
+    row["ours_onnxruntime_b1_s"] = onnx_latency(ours.to(memory_format=torch.contiguous_format), x1, repeats)
+    ref = reference_model(preset, num_classes)
+    if ref is not None:
+        ref = _Logits(ref)
+        row["ref_params"] = sum(p.numel() for p in ref.parameters())
+        row["ref_train_step_s"] = median_time(train_step_fn(ref, x.contiguous(), num_classes, task), repeats)
+        ref.eval()
+        with torch.inference_mode():
+            row["ref_eager_b1_s"] = median_time(lambda: ref(x1), repeats)
+        row["train_speedup_vs_ref"] = row["ref_train_step_s"] / row["ours_train_step_s"]
+        row["eager_b1_speedup_vs_ref"] = row["ref_eager_b1_s"] / row["ours_eager_b1_s"]
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", nargs="+", default=["resnet50", "mobilevit_s", "vit_tiny"])
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--channels-last", action="store_true", help="run our model in channels_last memory format")
+    ap.add_argument("--json", help="also write the rows to this file")
+    args = ap.parse_args()
+    torch.set_flush_denormal(True)
+    rows = []
+    for preset in args.presets:
+        row = bench_preset(preset, args.size, args.batch, args.repeats, args.channels_last)
+        rows.append(row)
+        fmt = lambda v: "-" if v is None else f"{v * 1000:.1f} ms"  # noqa: E731
+        print(f"{preset:<18} params {row['params']:>10,}  train {fmt(row['ours_train_step_s'])}  "
+              f"eager {fmt(row['ours_eager_b1_s'])}  fx {fmt(row['ours_fx_b1_s'])}  ort {fmt(row['ours_onnxruntime_b1_s'])}")
+        if "ref_train_step_s" in row:
+            print(f"{'  transformers':<18} params {row['ref_params']:>10,}  train {fmt(row['ref_train_step_s'])}  "
+                  f"eager {fmt(row['ref_eager_b1_s'])}  -> train ratio {row['train_speedup_vs_ref']:.2f}x, "
+                  f"inference ratio {row['eager_b1_speedup_vs_ref']:.2f}x (ref/ours)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

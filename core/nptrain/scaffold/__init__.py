@@ -1,0 +1,1 @@
+"""``nptrain plugin new``: a ready, separately installable plugin project."""
