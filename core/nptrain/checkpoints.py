@@ -53,9 +53,14 @@ def apply_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, str
 
 
 def load_weights(model: nn.Module, spec: str, *, preset: Optional[str] = None, plugins=None) -> LoadReport:
-    """``spec`` is a safetensors file of ours, or ``source:path`` of an original checkpoint."""
+    """``spec`` is a safetensors file of ours, ``source:path`` of an original checkpoint,
+    ``zoo:STUB`` (local zoo, pulled from ``NPTRAIN_ZOO_URL`` if needed) or an ``https://`` URL."""
     from nptrain.convert import convert_checkpoint, split_source
 
+    if spec.startswith(("zoo:", "http://", "https://")):
+        from nptrain.zoo.remote import resolve_checkpoint
+
+        spec = str(resolve_checkpoint(spec))
     source, path = split_source(spec)
     if source is not None:
         if not preset:

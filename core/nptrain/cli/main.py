@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("nptrain.cli.cmd_list", "list providers (backbones, necks, heads, models, losses, converters) and their params"),
     "config": ("nptrain.cli.cmd_config", "show or check resolved configs"),
     "plugin": ("nptrain.cli.cmd_plugin", "create a new plugin project (nptrain plugin new NAME)"),
+    "zoo": ("nptrain.cli.cmd_zoo", "model zoo: pack runs, list, validate, pull from a remote zoo"),
     "convert": ("nptrain.cli.cmd_convert", "convert an original checkpoint into an nptrain safetensors file"),
 }
 

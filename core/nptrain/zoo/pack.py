@@ -1,0 +1,146 @@
+"""Pack a finished run into the local zoo, and validate an entry end to end.
+
+Validation rebuilds the model from ``recipes/training.yaml`` and ``pytorch/model.safetensors``
+(no pickle is loaded) and runs the stored sample inputs through PyTorch and onnxruntime.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from nptrain.errors import UserError
+from nptrain.zoo.card import ModelCard
+from nptrain.zoo.stub import parse_stub
+from nptrain.zoo.store import entry_dir, load_card, verify_manifest, write_manifest, zoo_root
+
+TOLERANCE = 1e-4  # relative to the largest |output|: float32 reordering noise, far below any real change
+
+
+def _load_run(run_dir: Path) -> tuple[Any, dict]:
+    from nptrain.config.loader import load_config
+
+    for name in ("config.yaml", "summary.json"):
+        if not (run_dir / name).is_file():
+            raise UserError(f"{run_dir}: no {name}; is this a finished nptrain run directory?")
+    loaded = load_config([str(run_dir / "config.yaml")], check_files=False)
+    return loaded, json.loads((run_dir / "summary.json").read_text())
+
+
+def _rebuild(config_path: Path, weights: Path, num_classes: int) -> torch.nn.Module:
+    from nptrain.config.loader import load_config
+    from nptrain.modeling.builder import build_model
+
+    loaded = load_config([str(config_path)], ["model.checkpoint=null", "model.fx_model_checkpoint=null"],
+                         check_files=False)
+    model = build_model(loaded.resolved, num_classes, name=loaded.model.name or "")
+    model.load_state_dict(load_file(str(weights)), strict=True)
+    return model.eval()
+
+
+def _samples(loaded, n: int, shape: list[int]) -> tuple[torch.Tensor, Optional[list[int]]]:
+    """Up to ``n`` validation images after the inference transforms, with labels; synthetic
+    inputs (no labels) when the run's data is not reachable from here."""
+    try:
+        from nptrain.training.setup import build_data
+
+        valid = build_data(loaded, need_train=False).valid
+        items = [valid[(i, 0)] for i in range(min(n, len(valid)))]
+        return torch.stack([x for x, _ in items]), [int(t["label"]) for _, t in items]
+    except Exception:  # noqa: BLE001 - data may live on another machine; fall back, say so in the card
+        g = torch.Generator().manual_seed(0)
+        return torch.randn([n] + shape, generator=g), None
+
+
+def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None, samples: int = 4,
+            force: bool = False) -> Path:
+    run_dir = Path(run_dir)
+    stub = parse_stub(stub_text)
+    loaded, summary = _load_run(run_dir)
+    if stub.sub_domain != loaded.model.task:
+        raise UserError(f"stub SUB_DOMAIN {stub.sub_domain!r} does not match the run's task {loaded.model.task!r}")
+    weights = run_dir / "weights" / "best.safetensors"
+    if not weights.is_file():
+        weights = run_dir / "weights" / "last.safetensors"
+    onnx_file = run_dir / "weights" / "model.onnx"
+    if not weights.is_file() or not onnx_file.is_file():
+        raise UserError(f"{run_dir}: needs weights/best.safetensors (or last) and weights/model.onnx")
+    target = entry_dir(stub, root)
+    if target.exists() and not force:
+        raise UserError(f"zoo entry {stub} already exists (use --force to replace it)")
+    classes = list(summary.get("classes") or [])
+    num_classes = len(classes) or int(summary.get("num_classes", 0))
+    with tempfile.TemporaryDirectory(dir=str((root or zoo_root()).parent if (root or zoo_root()).parent.exists() else None)) as tmp:
+        work = Path(tmp) / "entry"
+        (work / "pytorch").mkdir(parents=True)
+        (work / "recipes").mkdir()
+        shutil.copyfile(weights, work / "pytorch" / "model.safetensors")
+        shutil.copyfile(onnx_file, work / "model.onnx")
+        shutil.copyfile(run_dir / "config.yaml", work / "recipes" / "training.yaml")
+        for extra in ("compression.yaml",):
+            if (run_dir / extra).is_file():
+                shutil.copyfile(run_dir / extra, work / "recipes" / extra)
+        if loaded.model.fx_model_checkpoint and (run_dir / "weights" / "model_fx.pt").is_file():
+            shutil.copyfile(run_dir / "weights" / "model_fx.pt", work / "pytorch" / "model_fx.pt")
+            model = torch.load(str(work / "pytorch" / "model_fx.pt"), weights_only=False)  # our own run's file
+        else:
+            model = _rebuild(work / "recipes" / "training.yaml", work / "pytorch" / "model.safetensors", num_classes)
+        inputs, labels = _samples(loaded, samples, list(summary.get("input_shape") or [3, 224, 224]))
+        with torch.no_grad():
+            outputs = model.eval()(inputs)
+        for folder, name, tensor in (("sample-inputs", "inputs", inputs), ("sample-outputs", "outputs", outputs)):
+            (work / folder).mkdir()
+            save_file({name: tensor.contiguous()}, str(work / folder / f"{name}.safetensors"))
+        (work / "sample-labels").mkdir()
+        (work / "sample-labels" / "labels.json").write_text(json.dumps(
+            {"labels": labels, "classes": classes, "synthetic_inputs": labels is None}, indent=2) + "\n")
+        best = summary.get("best") or {}
+        metrics = {k[6:] if k.startswith("valid_") else k: float(v) for k, v in (best.get("metrics") or {}).items()
+                   if isinstance(v, (int, float))}
+        if not metrics and isinstance(best.get("value"), (int, float)):
+            metrics = {str(best.get("key", "metric")).replace("valid_", ""): float(best["value"])}
+        card = ModelCard(stub=str(stub), task=loaded.model.task,
+                         architecture=loaded.model.name or stub.architecture, dataset=loaded.run.data.name or stub.dataset,
+                         metrics=metrics, params=int(summary.get("params", 0)), flops=summary.get("flops"),
+                         sparsity=0.0 if stub.sparse_name == "base" else float(summary.get("sparsity", 0.0)),
+                         num_classes=num_classes, class_names=classes, input_size=list(inputs.shape[1:]),
+                         description=f"Packed from run `{run_dir.name}` by `nptrain zoo add`.")
+        (work / "model.md").write_text(card.render())
+        write_manifest(work)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(work), str(target))
+    return target
+
+
+def validate_entry(stub_text: str, *, root: Optional[Path] = None) -> dict[str, float]:
+    """Check the manifest, then PyTorch and onnxruntime against the stored sample outputs."""
+    folder, card = load_card(stub_text, root)
+    problems = verify_manifest(folder)
+    if problems:
+        raise UserError(f"zoo entry {stub_text}: {'; '.join(problems)}")
+    inputs = load_file(str(folder / "sample-inputs" / "inputs.safetensors"))["inputs"]
+    expected = load_file(str(folder / "sample-outputs" / "outputs.safetensors"))["outputs"]
+    scale = float(expected.abs().max()) or 1.0
+    model = _rebuild(folder / "recipes" / "training.yaml", folder / "pytorch" / "model.safetensors", card.num_classes) \
+        if not (folder / "pytorch" / "model_fx.pt").is_file() else None
+    report: dict[str, float] = {}
+    if model is not None:
+        with torch.no_grad():
+            report["pytorch_max_abs_diff"] = float((model(inputs) - expected).abs().max())
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: inputs.numpy()})[0]
+    report["onnxruntime_max_abs_diff"] = float((torch.from_numpy(got) - expected).abs().max())
+    bad = {k: v for k, v in report.items() if v > TOLERANCE * scale}
+    if bad:
+        raise UserError(f"zoo entry {stub_text}: outputs differ from sample-outputs: "
+                        + ", ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+    return report
