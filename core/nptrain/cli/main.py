@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("nptrain.cli.cmd_list", "list providers (backbones, necks, heads, models, losses, converters) and their params"),
     "config": ("nptrain.cli.cmd_config", "show or check resolved configs"),
     "plugin": ("nptrain.cli.cmd_plugin", "create a new plugin project (nptrain plugin new NAME)"),
+    "compress": ("nptrain.cli.cmd_compress", "structured channel pruning → fx GraphModule + weights-only file"),
+    "export": ("nptrain.cli.cmd_export", "export to ONNX (checked with onnxruntime) or torch.fx"),
+    "benchmark": ("nptrain.cli.cmd_benchmark", "params, FLOPs, peak memory, latency in eager/fx/onnxruntime"),
     "zoo": ("nptrain.cli.cmd_zoo", "model zoo: pack runs, list, validate, pull from a remote zoo"),
     "convert": ("nptrain.cli.cmd_convert", "convert an original checkpoint into an nptrain safetensors file"),
 }

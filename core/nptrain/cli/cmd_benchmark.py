@@ -1,0 +1,36 @@
+"""``nptrain benchmark CONFIG|RUN_DIR|FILE``: params, FLOPs, peak memory and batch-1 latency in
+eager, fx and onnxruntime, as a table and JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="run directory, config file, or fx GraphModule .pt")
+    parser.add_argument("--input-size", type=int, help="square input side (default: from the run)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime threads (1 = steadier numbers)")
+    parser.add_argument("--json", dest="json_out", help="write results here (default: benchmark.json beside the run)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nptrain.benchmarking import measure
+    from nptrain.compression.source import load_model_source
+
+    src = load_model_source(args.target, input_size=args.input_size)
+    result = measure(src.model, src.input_size, repeats=args.repeats, threads=args.threads)
+    result["target"] = str(args.target)
+    rows = [("parameters", f"{result['params']:,}"), ("FLOPs", f"{result['flops']:,}"),
+            ("peak memory (MiB)", f"{result['peak_memory_mib']:.1f}")]
+    rows += [(f"latency {k} (ms)", f"{v:.2f}" if v is not None else "n/a") for k, v in result["latency_ms"].items()]
+    width = max(len(r[0]) for r in rows)
+    print(f"{args.target}  input {list(src.input_size)}, batch 1, {args.threads} thread(s)")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value:>14}")
+    out = Path(args.json_out) if args.json_out else ((src.run_dir / "benchmark.json") if src.run_dir else
+                                                     Path(args.target).with_suffix(".benchmark.json"))
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,80 @@
+"""``nptrain evaluate CONFIG...|RUN_DIR [key=value...]``: metrics on the validation split.
+
+A run directory uses its ``config.yaml``, ``classes.json`` and ``weights/best.safetensors``
+(``--weights last`` for the last epoch). A config uses ``model.checkpoint`` or
+``model.fx_model_checkpoint`` (a config without either evaluates random weights, with a warning).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("items", nargs="+", metavar="CONFIG|RUN_DIR|key=value")
+    parser.add_argument("--weights", choices=["best", "last"], default="best", help="which weights of a run dir")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def load_run(run_dir: Path, overrides: list[str], weights: str = "best") -> tuple[Any, Any, list[str]]:
+    """(loaded config, model with the run's weights, class names) for a run directory."""
+    from safetensors.torch import load_file
+
+    from nptrain.config.loader import load_config
+    from nptrain.errors import UserError
+    from nptrain.training.setup import build_task_model, load_fx_model
+
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise UserError(f"{run_dir}: no config.yaml (not a run directory?)")
+    loaded = load_config([cfg_path], overrides, check_files=False)
+    classes = json.loads((run_dir / "classes.json").read_text())
+    wpath = run_dir / "weights" / f"{weights}.safetensors"
+    if not wpath.is_file():
+        raise UserError(f"{run_dir}: no weights/{wpath.name}")
+    if loaded.model.fx_model_checkpoint:  # rebuild the traced module from the run's own fx export
+        fx = run_dir / "weights" / "model_fx.pt"
+        if not fx.is_file():
+            raise UserError(f"{run_dir}: trained from an fx model but has no weights/model_fx.pt")
+        model = load_fx_model(str(fx))
+    else:
+        model = build_task_model(loaded, len(classes), load_checkpoint=False)
+    model.load_state_dict(load_file(str(wpath)))
+    return loaded, model.eval(), classes
+
+
+def run(args: argparse.Namespace) -> int:
+    from nptrain.cli.cmd_config import split_items
+    from nptrain.config.loader import load_config
+    from nptrain.modeling.builder import build_loss
+    from nptrain.training.engine import evaluate
+    from nptrain.training.metrics import make_metric
+    from nptrain.training.setup import build_data, build_task_model, pick_device, Dist
+    from nptrain.data.loader import make_loader
+
+    paths, overrides = split_items(args.items)
+    first = Path(paths[0]) if paths else None
+    if first is not None and first.is_dir():
+        loaded, model, classes = load_run(first, overrides, args.weights)
+        data = build_data(loaded, need_train=False, classes=classes)
+    else:
+        loaded = load_config(paths, overrides)
+        data = build_data(loaded, need_train=False)
+        if not (loaded.model.checkpoint or loaded.model.fx_model_checkpoint):
+            print("warning: the config sets no model.checkpoint: evaluating randomly initialised weights")
+        model = build_task_model(loaded, len(data.classes))
+    env = loaded.run.environment
+    device = pick_device(env.gpus, Dist())
+    model = model.to(device)
+    loader = make_loader(data.valid, batch_size=env.batch_size, shuffle=False, seed=env.seed,
+                         num_workers=env.num_workers)
+    metric = make_metric(loaded.model.task, len(data.classes), loaded.run.logging.metrics.metric_names,
+                         loaded.run.data.ignore_index)
+    values = evaluate(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.model.task, device)
+    if args.json:
+        print(json.dumps({"samples": len(data.valid), **values}))
+    else:
+        print(f"{len(data.valid)} validation images: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return 0

@@ -1,0 +1,38 @@
+"""``nptrain export RUN_DIR|CONFIG|FX.pt --format onnx|fx [--opset N] [--dynamic-batch]``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="run directory, config file, or fx GraphModule .pt")
+    parser.add_argument("--format", choices=["onnx", "fx"], default="onnx")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (checked in the written file)")
+    parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
+    parser.add_argument("--input-size", type=int, help="square input side (default: from the run)")
+    parser.add_argument("-o", "--output", help="output file (default: next to the weights)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nptrain.compression.source import example_input, load_model_source
+    from nptrain.errors import UserError
+    from nptrain.export_tools import export_onnx_checked
+
+    src = load_model_source(args.target, input_size=args.input_size)
+    folder = src.run_dir / "weights" if src.run_dir else Path(args.target).parent
+    if args.format == "fx":
+        from nptrain.training.export import export_fx
+
+        out = Path(args.output or folder / "model_fx.pt")
+        res = export_fx(src.model, out)
+        if not res["ok"]:
+            raise UserError(f"fx export failed: {res['error']}")
+        print(f"wrote {out}")
+        return 0
+    out = Path(args.output or folder / f"model_opset{args.opset}.onnx")
+    res = export_onnx_checked(src.model, example_input(src, 2 if args.dynamic_batch else 1), out,
+                              opset=args.opset, dynamic_batch=args.dynamic_batch)
+    print(f"wrote {out} (opset {res['opset']}, {'dynamic' if args.dynamic_batch else 'static'} batch); "
+          f"onnxruntime max abs diff {res['max_abs_diff']:.2e}")
+    return 0

@@ -1,0 +1,81 @@
+"""``nptrain run CONFIG... [key=value...] [--resume RUN_DIR] [--nproc N]``.
+
+Relative paths inside configs (data folders, checkpoints, output_dir) are resolved against the
+current directory. ``--nproc N`` re-launches the same command under
+``torch.distributed.run`` (torchrun) with N processes; ``torchrun -m nptrain run ...`` works directly.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) -> None:
+    # REMAINDER + a second intermixed parse in run(): options may come after the config/overrides
+    parser.add_argument("items", nargs=argparse.REMAINDER if remainder else "*", metavar="CONFIG|key=value",
+                        help="config files (merged in order) then overrides like training.epochs=5")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
+                        "(config defaults to RUN_DIR/config.yaml; overrides such as training.epochs=20 apply)")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train with N processes via torchrun (DDP; gloo on CPU, nccl on CUDA)")
+    parser.add_argument("--name", help="run name (default: model.name, else the config file's stem)")
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    import subprocess
+
+    argv = [a for a in sys.argv[1:]]
+    # drop --nproc N / --nproc=N so the children run single-rank code paths under torchrun
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        out.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "nptrain", *out]
+    print("launching:", " ".join(cmd), flush=True)
+    return subprocess.call(cmd)
+
+
+def _reparse(args: argparse.Namespace) -> argparse.Namespace:
+    """Options given after the first config path landed in ``items``: parse them properly."""
+    sub = argparse.ArgumentParser(prog="nptrain run", add_help=False)
+    add_arguments(sub, remainder=False)
+    sub.set_defaults(**{k: v for k, v in vars(args).items() if k != "items"})
+    return sub.parse_intermixed_args(args.items, namespace=argparse.Namespace(**vars(args)))
+
+
+def run(args: argparse.Namespace) -> int:
+    from nptrain.errors import UserError
+
+    args = _reparse(args)
+
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return _launch_torchrun(args)
+    from nptrain.cli.cmd_config import split_items
+    from nptrain.config.loader import load_config
+    from nptrain.training.engine import run_training
+
+    paths, overrides = split_items(args.items)
+    resume = Path(args.resume) if args.resume else None
+    if resume is not None:
+        if not (resume / "weights" / "last_optimizer.pt").is_file():
+            raise UserError(f"--resume {resume}: no weights/last_optimizer.pt there (not a run directory?)")
+        if not paths:
+            paths = [str(resume / "config.yaml")]
+    if not paths:
+        raise UserError("no config file given (nptrain run CONFIG.yaml)")
+    loaded = load_config(paths, overrides)
+    name = args.name or loaded.model.name or Path(paths[-1]).stem
+    if resume is not None:
+        name = resume.name
+    run_training(loaded, name=name, resume_dir=resume)
+    return 0

@@ -1,0 +1,104 @@
+"""Structured channel pruning with torch-pruning, keeping the model's output layers and attention
+heads whole (head count and head dim stay, so reshapes in attention keep working)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import attrs
+import torch
+import torch.fx
+from torch import nn
+
+from nptrain.errors import UserError
+
+Method = Literal["l1", "l2", "bn_scale", "taylor"]
+_PASSTHROUGH = {"getitem", "getattr", "add", "mul", "cat", "interpolate", "reshape", "view", "flatten",
+                "permute", "transpose", "contiguous", "squeeze", "unsqueeze", "mean", "sigmoid", "softmax"}
+
+
+@attrs.define
+class PruneReport:
+    params_before: int
+    params_after: int
+    method: str
+    ratio: float
+    round_to: Optional[int]
+    ignored: list[str]
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.params_after / max(self.params_before, 1)
+
+
+def output_layers(model: nn.Module) -> list[str]:
+    """Names of the conv/linear layers whose outputs reach the model output without another
+    parameterised layer in between (their channels are the classes: never pruned)."""
+    graph = torch.fx.symbolic_trace(model).graph
+    modules = dict(model.named_modules())
+    out, seen = [], set()
+    stack = [n for n in graph.nodes if n.op == "output"]
+    while stack:
+        node = stack.pop()
+        for arg in node.all_input_nodes:
+            if arg in seen:
+                continue
+            seen.add(arg)
+            if arg.op == "call_module" and isinstance(modules.get(arg.target), (nn.Conv2d, nn.Linear, nn.Conv1d)):
+                out.append(str(arg.target))
+            elif arg.op in ("call_function", "call_method", "call_module", "output"):
+                stack.append(arg)
+    return sorted(set(out))
+
+
+def attention_layers(model: nn.Module) -> list[nn.Module]:
+    """Linear/conv children of modules that declare ``num_heads``: kept whole so heads stay intact."""
+    keep = []
+    for module in model.modules():
+        if isinstance(getattr(module, "num_heads", None), int):
+            keep += [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d))]
+    return keep
+
+
+def _importance(method: str):
+    import torch_pruning as tp
+
+    if method == "l1":
+        return tp.importance.MagnitudeImportance(p=1)
+    if method == "l2":
+        return tp.importance.MagnitudeImportance(p=2)
+    if method == "bn_scale":
+        return tp.importance.BNScaleImportance()
+    if method == "taylor":
+        return tp.importance.TaylorImportance()
+    raise UserError(f"unknown pruning method {method!r}; choose l1, l2, bn_scale or taylor")
+
+
+def prune(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str = "l1",
+          round_to: Optional[int] = 8, calibration: Optional[tuple[torch.Tensor, nn.Module, dict]] = None) -> PruneReport:
+    """Prune ``model`` in place. ``calibration=(inputs, loss_fn, targets)`` feeds Taylor importance;
+    without it the model's own predictions serve as targets."""
+    import torch_pruning as tp
+
+    if not 0.0 < ratio < 1.0:
+        raise UserError(f"--ratio must be between 0 and 1 (the fraction of channels removed), got {ratio}")
+    model.eval()
+    modules = dict(model.named_modules())
+    ignored_names = output_layers(model)
+    ignored = [modules[n] for n in ignored_names] + attention_layers(model)
+    before = sum(p.numel() for p in model.parameters())
+    pruner = tp.pruner.MetaPruner(model, example, importance=_importance(method), pruning_ratio=ratio,
+                                  ignored_layers=ignored, round_to=round_to)
+    if method == "taylor":
+        model.zero_grad()
+        inputs, loss_fn, targets = calibration or (example, None, None)
+        out = model(inputs)
+        logits = out["pred"] if isinstance(out, dict) else out
+        if loss_fn is None:
+            loss = nn.functional.cross_entropy(logits, logits.detach().argmax(1))
+        else:
+            loss = loss_fn(out, targets)
+        loss.backward()
+    pruner.step()
+    model.zero_grad(set_to_none=True)
+    after = sum(p.numel() for p in model.parameters())
+    return PruneReport(before, after, method, ratio, round_to, ignored_names)

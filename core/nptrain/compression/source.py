@@ -1,0 +1,96 @@
+"""Load the model a run directory, config, or model file describes (for compress/export/benchmark)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+import torch
+from torch import nn
+
+from nptrain.errors import UserError
+
+
+@attrs.define
+class ModelSource:
+    model: nn.Module
+    loaded: Any  # LoadedConfig, or None for a bare fx file
+    input_size: tuple[int, int, int]
+    num_classes: int
+    run_dir: Optional[Path] = None
+    name: str = "model"
+
+
+def _input_shape(loaded, summary: dict, override: Optional[int]) -> tuple[int, int, int]:
+    if override:
+        return (3, override, override)
+    if summary.get("input_shape"):
+        return tuple(summary["input_shape"])  # type: ignore[return-value]
+    if loaded is not None and loaded.model.name:
+        from nptrain.plugin_manager import default_plugins
+
+        prov = default_plugins().registry.preset(loaded.model.name, loaded.model.task)
+        if prov is not None:
+            return (3, prov.record.default_input_size, prov.record.default_input_size)
+    return (3, 224, 224)
+
+
+def load_model_source(target: str, *, input_size: Optional[int] = None, num_classes: Optional[int] = None,
+                      overrides: tuple[str, ...] = ()) -> ModelSource:
+    """``target``: a run directory (config.yaml + weights/best.safetensors), a YAML config
+    (its model.checkpoint is loaded), or an fx GraphModule ``.pt`` (unpickled: you named it)."""
+    from nptrain.config.loader import load_config
+    from nptrain.training.setup import build_task_model, load_fx_model
+
+    path = Path(target)
+    if path.suffix == ".pt" and path.is_file():
+        model = load_fx_model(str(path))
+        return ModelSource(model.eval(), None, _input_shape(None, {}, input_size), num_classes or 0, name=path.stem)
+    summary: dict = {}
+    run_dir = None
+    if path.is_dir():
+        run_dir = path
+        if not (path / "config.yaml").is_file():
+            raise UserError(f"{path}: not a run directory (no config.yaml)")
+        if (path / "summary.json").is_file():
+            summary = json.loads((path / "summary.json").read_text())
+        loaded = load_config([str(path / "config.yaml")], ["model.checkpoint=null", *overrides], check_files=False)
+    else:
+        loaded = load_config([str(path)], list(overrides))
+    classes = summary.get("classes") or []
+    n = num_classes or len(classes) or 0
+    if not n:
+        n = _classes_from_data(loaded) or 1000
+    model = build_task_model(loaded, n, log=lambda m: None)
+    if run_dir is not None and not loaded.model.fx_model_checkpoint:
+        weights = next((run_dir / "weights" / f for f in ("best.safetensors", "last.safetensors")
+                        if (run_dir / "weights" / f).is_file()), None)
+        if weights is None:
+            raise UserError(f"{run_dir}: no weights/best.safetensors or weights/last.safetensors")
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+        own = model.state_dict()
+        if any(k in own and tuple(own[k].shape) != tuple(v.shape) for k, v in state.items()):
+            from nptrain.compression.reshape import load_pruned
+
+            load_pruned(model, state, str(weights))  # a retrained pruned model
+        else:
+            model.load_state_dict(state, strict=True)
+    name = (loaded.model.name or path.stem) if loaded is not None else path.stem
+    return ModelSource(model.eval(), loaded, _input_shape(loaded, summary, input_size), n, run_dir, name)
+
+
+def _classes_from_data(loaded) -> int:
+    try:
+        from nptrain.training.setup import build_data
+
+        return len(build_data(loaded, need_train=False).classes)
+    except Exception:  # noqa: BLE001 - no data here: fall back to the caller's default
+        return 0
+
+
+def example_input(src: ModelSource, batch: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn((batch,) + tuple(src.input_size), generator=g)
