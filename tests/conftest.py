@@ -1,10 +1,14 @@
 """Shared fixtures for the core tests."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -47,3 +51,16 @@ def fake_dist(tmp_path: Path, monkeypatch):
     yield _make
     for module in added:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("zoo_run")
+    nptrain = [sys.executable, "-m", "nptrain"]
+    subprocess.run(nptrain + ["data", "digits", str(work / "digits")], check=True, capture_output=True)
+    subprocess.run(nptrain + ["run", str(ROOT / "examples" / "quickstart.yaml"), "training.epochs=1",
+                              f"data.path.train.image={work}/digits/train", f"data.path.valid.image={work}/digits/valid",
+                              f"logging.output_dir={work}/runs"], check=True, capture_output=True, cwd=work)
+    return next((work / "runs").rglob("summary.json")).parent
+
+

@@ -1,26 +1,11 @@
-"""A finished quickstart run to pack, and a loopback HTTP server (with Range support) to serve zoos."""
+"""A loopback HTTP server (with Range support) to serve zoos."""
 from __future__ import annotations
 
 import http.server
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("zoo_run")
-    nptrain = [sys.executable, "-m", "nptrain"]
-    subprocess.run(nptrain + ["data", "digits", str(work / "digits")], check=True, capture_output=True)
-    subprocess.run(nptrain + ["run", str(ROOT / "examples" / "quickstart.yaml"), "training.epochs=1",
-                              f"data.path.train.image={work}/digits/train", f"data.path.valid.image={work}/digits/valid",
-                              f"logging.output_dir={work}/runs"], check=True, capture_output=True, cwd=work)
-    return next((work / "runs").rglob("summary.json")).parent
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

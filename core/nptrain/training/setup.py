@@ -1,0 +1,189 @@
+"""Everything a run needs before the first step: process group, seeds, data, model, loss.
+
+Shared by ``nptrain run``, ``nptrain evaluate`` and ``nptrain predict``.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+import numpy as np
+import torch
+from torch import nn
+
+from nptrain.config.loader import LoadedConfig
+from nptrain.data.datasets import ImageClassificationDataset, build_dataset
+from nptrain.data.transforms import Compose, Mixing, build_transforms
+from nptrain.errors import UserError
+
+
+@attrs.define
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    """Join the process group torchrun describes in the environment (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend)
+    return Dist(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local)
+
+
+def pick_device(gpus: Optional[str], dist: Dist) -> torch.device:
+    if torch.cuda.is_available() and gpus != "cpu":
+        return torch.device("cuda", dist.local_rank)
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        # warn_only: a few CUDA kernels have no deterministic version; they are reported, not fatal
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+@attrs.define
+class Data:
+    train: Optional[ImageClassificationDataset]
+    valid: ImageClassificationDataset
+    classes: list[str]
+    mixing: Optional[Mixing]
+
+
+def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Optional[list[str]] = None) -> Data:
+    run = loaded.run
+    task = loaded.model.task
+    if task != "classification":
+        raise UserError(f"datasets for task {task!r} are not implemented yet (classification is)")
+    cfg = loaded.located
+    train_tf, mixing = build_transforms(run.augmentation.train, cfg, "train", task)
+    eval_tf, _ = build_transforms(run.augmentation.inference, cfg, "inference", task)
+    train = None
+    if need_train:
+        train = build_dataset(run.data, "train", train_tf, classes)
+        classes = train.classes
+    if run.data.path.valid is None:
+        raise UserError("data.path.valid is not set: training and evaluation need a validation split")
+    valid = build_dataset(run.data, "valid", eval_tf, classes)
+    if train is not None and valid.classes != train.classes:
+        raise UserError(f"data.path.valid has classes {valid.classes}, train has {train.classes}; "
+                        "set data.id_mapping so both use the same mapping")
+    if run.environment.cache_data:
+        for ds in (train, valid):
+            if ds is not None:
+                ds.cache_images()
+    return Data(train=train, valid=valid, classes=valid.classes, mixing=mixing)
+
+
+def inference_transform(loaded: LoadedConfig) -> Compose:
+    return build_transforms(loaded.run.augmentation.inference, loaded.located, "inference", loaded.model.task)[0]
+
+
+def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint: bool = True,
+                     log=print) -> nn.Module:
+    """The model a config describes, with ``model.checkpoint`` or ``model.fx_model_checkpoint`` loaded."""
+    from nptrain.modeling.builder import build_model
+
+    m = loaded.model
+    if m.fx_model_checkpoint and m.fx_model_checkpoint.endswith(".safetensors"):
+        return load_pruned_weights(loaded, num_classes, log=log)
+    if m.fx_model_checkpoint:
+        model = load_fx_model(m.fx_model_checkpoint, log=log)
+        setattr(model, "task", m.task)
+        return model
+    model = build_model(loaded.resolved, num_classes, name=m.name or "")
+    if m.checkpoint and load_checkpoint:
+        from nptrain.training.checkpoint_io import load_weights
+
+        lines = load_weights(model, m.checkpoint, preset=m.name)
+        log(f"checkpoint: loaded {m.checkpoint}" + ("" if lines else " (all keys matched)"))
+        for line in lines:
+            log(f"checkpoint: {line}")
+    return model
+
+
+def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn.Module:
+    """Weights-only pruned model (``nptrain compress``'s ``model.safetensors``): the configured
+    architecture is built, shrunk to the file's shapes and loaded strictly; nothing is unpickled."""
+    from safetensors.torch import load_file
+
+    from nptrain.compression.reshape import load_pruned
+    from nptrain.modeling.builder import build_model
+
+    m = loaded.model
+    if loaded.resolved.backbone is None and loaded.resolved.full is None:
+        raise UserError("model.fx_model_checkpoint: a .safetensors pruned model needs model.architecture "
+                        "(use the retrain.yaml that nptrain compress wrote)")
+    model = build_model(loaded.resolved, num_classes, name=m.name or "")
+    load_pruned(model, load_file(str(Path(m.fx_model_checkpoint).expanduser())), m.fx_model_checkpoint)
+    log(f"pruned weights: {m.fx_model_checkpoint} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    return model
+
+
+def load_fx_model(path: str, log=print) -> nn.Module:
+    """Unpickle a torch.fx GraphModule. ``weights_only=False`` runs pickled code, so this is done
+    only for the file the user named in ``model.fx_model_checkpoint``, and said so."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"model.fx_model_checkpoint: file not found: {p}")
+    log(f"note: loading fx model {p} with torch.load(weights_only=False) (pickled code); "
+        "only use files you trust")
+    obj = torch.load(str(p), map_location="cpu", weights_only=False)
+    if not isinstance(obj, torch.fx.GraphModule):
+        raise UserError(f"model.fx_model_checkpoint: {p} holds a {type(obj).__name__}, not a torch.fx GraphModule")
+    return obj
+
+
+def freeze_backbone(model: nn.Module) -> int:
+    """Stop gradients into ``backbone.*``; returns the number of frozen tensors."""
+    n = 0
+    for name, p in model.named_parameters():
+        if name.startswith("backbone."):
+            p.requires_grad_(False)
+            n += 1
+    if n == 0:
+        raise UserError("model.freeze_backbone: the model has no backbone.* parameters (full model?)")
+    return n
+
+
+def backbone_eval(model: nn.Module) -> None:
+    """Keep the frozen backbone in eval mode so its BatchNorm running statistics stay fixed."""
+    part = getattr(model, "backbone", None)
+    if isinstance(part, nn.Module):
+        part.eval()
+
+
+def loss_targets(task: str, target: dict[str, torch.Tensor], device: torch.device) -> dict[str, Any]:
+    """Dataset targets (``label``/``mask``) → loss targets (``labels``/``masks``, plugin contract)."""
+    if task == "classification":
+        return {"labels": target["label"].to(device, non_blocking=True)}
+    if task == "segmentation":
+        return {"masks": target["mask"].to(device, non_blocking=True)}
+    raise UserError(f"task {task!r} is not supported by the training engine yet")
+
+
+def main_output(out: Any) -> torch.Tensor:
+    return out["pred"] if isinstance(out, dict) else out
