@@ -1,0 +1,26 @@
+"""Entry module (group ``nptrain``): returns records only; model code loads when a model is built."""
+from __future__ import annotations
+
+from nptrain import hookimpl
+from nptrain.records import BackboneRecord, ConverterRecord, PresetRecord
+
+from np_plugin_tinynet.params import TinynetParams, TinynetStage
+
+
+@hookimpl
+def nptrain_backbones():
+    return [BackboneRecord(name="tinynet", factory="np_plugin_tinynet.model:build", params=TinynetParams,
+                           stage_params=TinynetStage, description="Tinynet: depthwise-separable conv stages.")]
+
+
+@hookimpl
+def nptrain_presets():
+    return [PresetRecord(name="tinynet_s", task="classification", default_input_size=32,
+                         architecture={"backbone": {"name": "tinynet"}, "head": {"name": "fc"}},
+                         description="tinynet + fc head.")]
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="reference", presets=("tinynet_s",), factory="np_plugin_tinynet.convert:from_reference",
+                            description="original naming (features.N.*, fc.*) to ours")]

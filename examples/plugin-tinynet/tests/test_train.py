@@ -1,0 +1,42 @@
+"""The preset trains through ``nptrain run`` exactly as a user would run it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from nptrain.modeling.api import create_model
+
+
+def test_converter_round_trip():
+    import np_plugin_tinynet.convert as conv
+
+    model = create_model("tinynet_s", num_classes=10)
+    ours = model.state_dict()
+    back = {}
+    for key, value in ours.items():
+        if key.startswith("head.classifier."):
+            back["fc." + key[len("head.classifier."):]] = value
+        elif key.startswith("backbone.stem."):
+            back["features.0." + key[len("backbone.stem."):]] = value
+        else:
+            index, _, rest = key[len("backbone.stages."):].partition(".")
+            back[f"features.{int(index) + 1}.{rest}"] = value
+    converted = conv.from_reference(back, preset="tinynet_s")
+    assert set(converted) == set(ours) and all(torch.equal(converted[k], ours[k]) for k in ours)
+
+
+def test_trains_one_epoch_and_exports(tmp_path: Path):
+    nptrain = [sys.executable, "-m", "nptrain"]
+    subprocess.run(nptrain + ["data", "digits", str(tmp_path / "digits")], check=True)
+    config = Path(__file__).parent.parent / "configs" / "tinynet_digits.yaml"
+    subprocess.run(nptrain + ["run", str(config), f"data.path.train.image={tmp_path}/digits/train",
+                              f"data.path.valid.image={tmp_path}/digits/valid", f"logging.output_dir={tmp_path}/runs",
+                              "training.epochs=1"], check=True)
+    summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
+    assert summary["last"]["epoch"] == 1
+    assert summary["best"]["metrics"]["valid_top1_accuracy"] > 0.2  # 10 classes: chance is 0.1
+    assert summary["export"]["onnx"]["ok"] and summary["export"]["onnx"]["max_abs_diff"] < 1e-4
