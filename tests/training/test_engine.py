@@ -80,11 +80,16 @@ def test_resume_is_bit_identical(small_config, tmp_path, capsys):
     part = run_training(load_config(paths), name="part", stop_after_epoch=1)
     assert not (part / "summary.json").exists()
     assert len(list(csv.DictReader((part / "results.csv").open()))) == 1
+    # model.resume_optimizer_checkpoint continues the same state into a new run directory
+    via_cfg = run_training(load_config(paths, [f"model.resume_optimizer_checkpoint={part}/weights/last_optimizer.pt"]),
+                           name="via_cfg")
     resumed = run_training(load_config(paths), name="part", resume_dir=part)
     assert resumed == part
     a, b = _weights(full), _weights(part)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    c = _weights(via_cfg)
+    assert via_cfg != part and all(torch.equal(a[k], c[k]) for k in a)
     sa, sb = torch.load(full / "weights" / "last_optimizer.pt"), torch.load(part / "weights" / "last_optimizer.pt")
     assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
     rows = list(csv.DictReader((part / "results.csv").open()))

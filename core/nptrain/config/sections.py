@@ -1,4 +1,9 @@
-"""The ``data``, ``augmentation``, ``training``, ``logging`` and ``environment`` sections."""
+"""The ``data``, ``augmentation``, ``training``, ``logging`` and ``environment`` sections.
+
+Field names follow NetsPresso Trainer where it has one. Free-form mappings (``optimizer``,
+``scheduler``, ``ema``, transform entries) are validated later by the training/data code against
+their own attrs classes, so their errors are located at the user's line as well.
+"""
 from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
@@ -8,7 +13,7 @@ import attrs
 
 @attrs.define(kw_only=True)
 class SplitPath:
-    """One split: ``image`` folder (class-per-folder or flat) and, for the CSV form, the ``label`` file."""
+    """One split: ``image`` folder (class-per-folder, or flat with a CSV ``label`` file ``image_id,class``)."""
 
     image: Optional[str] = None
     label: Optional[str] = None
@@ -16,6 +21,8 @@ class SplitPath:
 
 @attrs.define(kw_only=True)
 class DataPath:
+    """Relative paths resolve against ``root`` if set, else against the current directory."""
+
     root: Optional[str] = None
     train: Optional[SplitPath] = None
     valid: Optional[SplitPath] = None
@@ -27,6 +34,7 @@ class DataConfig:
     name: Optional[str] = None
     format: Literal["local"] = "local"
     path: DataPath = attrs.Factory(DataPath)
+    # list of class names, {index: name} mapping, or a .json file holding either
     id_mapping: Union[list[str], dict[str, Any], str, None] = None
     ignore_index: int = 255
 
@@ -50,13 +58,30 @@ class TrainingConfig:
 
 
 @attrs.define(kw_only=True)
+class ModelSaveOptions:
+    # which validation result picks weights/best.*: the primary metric (first of metric_names) or the loss
+    best_model_criterion: Literal["loss", "metric"] = "metric"
+    save_optimizer_state: bool = True
+    validation_epoch: int = 1
+
+
+@attrs.define(kw_only=True)
+class MetricsConfig:
+    # None: the task's defaults (classification: top1_accuracy, top5_accuracy; segmentation: miou, pixel_accuracy)
+    metric_names: Optional[list[str]] = None
+
+
+@attrs.define(kw_only=True)
 class LoggingConfig:
     output_dir: str = "runs"
     tensorboard: bool = True
     csv: bool = True
     plot: bool = True
+    fx_export: bool = True
     onnx_export: bool = True
-    onnx_opset: int = 17
+    onnx_opset: int = 18  # the lowest the torch 2.13 (dynamo) exporter writes
+    model_save_options: ModelSaveOptions = attrs.Factory(ModelSaveOptions)
+    metrics: MetricsConfig = attrs.Factory(MetricsConfig)
 
 
 @attrs.define(kw_only=True)
@@ -66,6 +91,8 @@ class EnvironmentConfig:
     gpus: Optional[str] = None
     batch_size: int = 32
     deterministic: bool = False
+    # keep decoded images in memory (small datasets): each image file is read once
+    cache_data: bool = False
 
 
 @attrs.define(kw_only=True)

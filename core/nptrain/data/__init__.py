@@ -1,0 +1,1 @@
+"""Datasets, tensor transforms and loaders (no torchvision: everything works on plain tensors)."""

@@ -1,0 +1,341 @@
+"""Tensor transforms configured by ``augmentation.train`` / ``augmentation.inference``.
+
+Every transform is called as ``t(image, target, gen) -> (image, target)`` where ``image`` is a float
+``(C, H, W)`` tensor in [0, 1] (until ``normalize``), ``target`` a dict (``label`` for classification,
+``mask`` ``(H, W)`` long for segmentation; ``boxes`` can follow) and ``gen`` a ``torch.Generator`` owned
+by the caller. Geometry is applied to the mask as well (nearest interpolation) so dense tasks share
+this code. Randomness only comes from ``gen``: the caller seeds it from (seed, epoch, sample index),
+which makes augmentation independent of worker count and exactly reproducible on resume.
+
+``mixing`` (mixup/cutmix) is not per-sample: it is returned separately and applied to whole batches.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional, Union
+
+import attrs
+import torch
+import torch.nn.functional as F
+
+from nptrain.config.structure import CONVERTER, structure, suggest
+from nptrain.config.yaml_io import LocatedConfig
+
+Size = Union[int, list[int]]
+Target = dict[str, Any]
+
+
+def _hw(size: Size) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    if len(size) != 2:
+        raise ValueError(f"size must be an integer or [height, width], got {size}")
+    return int(size[0]), int(size[1])
+
+
+def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def _resize(image: torch.Tensor, target: Target, hw: tuple[int, int], mode: str) -> tuple[torch.Tensor, Target]:
+    if tuple(image.shape[-2:]) != hw:
+        antialias = mode in ("bilinear", "bicubic")
+        image = F.interpolate(image[None], size=hw, mode=mode, antialias=antialias,
+                              **({"align_corners": False} if mode in ("bilinear", "bicubic") else {}))[0]
+        if mode == "bicubic":
+            image = image.clamp(0, 1)
+    if "mask" in target and tuple(target["mask"].shape[-2:]) != hw:
+        mask = F.interpolate(target["mask"][None, None].float(), size=hw, mode="nearest")[0, 0]
+        target = {**target, "mask": mask.long()}
+    return image, target
+
+
+def _crop(image: torch.Tensor, target: Target, top: int, left: int, h: int, w: int) -> tuple[torch.Tensor, Target]:
+    image = image[:, top:top + h, left:left + w]
+    if "mask" in target:
+        target = {**target, "mask": target["mask"][top:top + h, left:left + w]}
+    return image, target
+
+
+Interp = str  # bilinear | nearest | bicubic
+
+
+@attrs.define(kw_only=True)
+class Resize:
+    """``resize``: to ``size`` ([h, w] or int); with ``resize_criteria: short|long`` an int sets that side."""
+
+    size: Size = 256
+    interpolation: Interp = "bilinear"
+    max_size: Optional[int] = None
+    resize_criteria: Optional[str] = None
+
+    def __call__(self, image, target, gen):
+        h, w = image.shape[-2:]
+        if isinstance(self.size, int) and self.resize_criteria in ("short", "long"):
+            side = min(h, w) if self.resize_criteria == "short" else max(h, w)
+            scale = self.size / side
+            if self.max_size is not None:
+                scale = min(scale, self.max_size / max(h, w))
+            hw = (max(1, round(h * scale)), max(1, round(w * scale)))
+        else:
+            hw = _hw(self.size)
+        return _resize(image, target, hw, self.interpolation)
+
+
+@attrs.define(kw_only=True)
+class RandomResizedCrop:
+    """``randomresizedcrop``: a crop of random area ``scale`` and aspect ``ratio``, resized to ``size``."""
+
+    size: Size = 224
+    scale: list[float] = attrs.Factory(lambda: [0.08, 1.0])
+    ratio: list[float] = attrs.Factory(lambda: [3 / 4, 4 / 3])
+    interpolation: Interp = "bilinear"
+
+    def __call__(self, image, target, gen):
+        h, w = image.shape[-2:]
+        area = h * w
+        log_r = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target_area = area * _uniform(gen, self.scale[0], self.scale[1])
+            aspect = math.exp(_uniform(gen, *log_r))
+            cw = round(math.sqrt(target_area * aspect))
+            ch = round(math.sqrt(target_area / aspect))
+            if 0 < cw <= w and 0 < ch <= h:
+                top = int(torch.randint(0, h - ch + 1, (), generator=gen))
+                left = int(torch.randint(0, w - cw + 1, (), generator=gen))
+                break
+        else:  # fall back to the whole image (as a center crop of a clamped aspect)
+            ch, cw, top, left = h, w, 0, 0
+        image, target = _crop(image, target, top, left, ch, cw)
+        return _resize(image, target, _hw(self.size), self.interpolation)
+
+
+@attrs.define(kw_only=True)
+class RandomFlip:
+    p: float = 0.5
+    dim: int = -1  # -1 horizontal, -2 vertical (set by the factory, not by users)
+
+    def __call__(self, image, target, gen):
+        if float(torch.rand((), generator=gen)) < self.p:
+            image = image.flip(self.dim)
+            if "mask" in target:
+                target = {**target, "mask": target["mask"].flip(self.dim)}
+        return image, target
+
+
+@attrs.define(kw_only=True)
+class RandomHorizontalFlip(RandomFlip):
+    """``randomhorizontalflip``: mirror left-right with probability ``p``."""
+
+
+@attrs.define(kw_only=True)
+class RandomVerticalFlip(RandomFlip):
+    """``randomverticalflip``: mirror top-bottom with probability ``p``."""
+
+    dim: int = -2
+
+
+def _gray(image: torch.Tensor) -> torch.Tensor:
+    if image.shape[0] == 1:
+        return image
+    return (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None]
+
+
+@attrs.define(kw_only=True)
+class ColorJitter:
+    """``colorjitter``: random brightness/contrast/saturation factors in [1-x, 1+x] and a hue
+    rotation in [-hue, hue] (in YIQ space, cheap and close to an HSV shift), applied with probability ``p``."""
+
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+    p: float = 1.0
+
+    def __call__(self, image, target, gen):
+        if float(torch.rand((), generator=gen)) >= self.p:
+            return image, target
+        if self.brightness > 0:
+            image = image * _uniform(gen, max(0.0, 1 - self.brightness), 1 + self.brightness)
+        if self.contrast > 0:
+            mean = _gray(image).mean()
+            image = (image - mean) * _uniform(gen, max(0.0, 1 - self.contrast), 1 + self.contrast) + mean
+        if self.saturation > 0 and image.shape[0] == 3:
+            gray = _gray(image)
+            image = (image - gray) * _uniform(gen, max(0.0, 1 - self.saturation), 1 + self.saturation) + gray
+        if self.hue > 0 and image.shape[0] == 3:
+            angle = _uniform(gen, -self.hue, self.hue) * 2 * math.pi
+            to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+            c, s = math.cos(angle), math.sin(angle)
+            rot = torch.tensor([[1.0, 0, 0], [0, c, -s], [0, s, c]])
+            mat = torch.linalg.inv(to_yiq) @ rot @ to_yiq
+            image = torch.einsum("ij,jhw->ihw", mat, image)
+        return image.clamp(0, 1), target
+
+
+@attrs.define(kw_only=True)
+class Normalize:
+    """``normalize``: ``(x - mean) / std`` per channel (ImageNet statistics by default)."""
+
+    mean: list[float] = attrs.Factory(lambda: [0.485, 0.456, 0.406])
+    std: list[float] = attrs.Factory(lambda: [0.229, 0.224, 0.225])
+
+    def __call__(self, image, target, gen):
+        mean = torch.tensor(self.mean, dtype=image.dtype).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=image.dtype).view(-1, 1, 1)
+        return (image - mean) / std, target
+
+
+@attrs.define(kw_only=True)
+class CenterCrop:
+    """``centercrop``: the central ``size`` region (padded with 0 first if the image is smaller)."""
+
+    size: Size = 224
+
+    def __call__(self, image, target, gen):
+        ch, cw = _hw(self.size)
+        image, target = Pad(size=[ch, cw], center=True)(image, target, gen)
+        h, w = image.shape[-2:]
+        return _crop(image, target, (h - ch) // 2, (w - cw) // 2, ch, cw)
+
+
+@attrs.define(kw_only=True)
+class Pad:
+    """``pad``: grow to at least ``size`` ([h, w] or int) with ``fill`` (the mask gets ``ignore`` = 255),
+    or add a fixed ``padding`` on every side. Padding goes bottom/right unless ``center``."""
+
+    size: Optional[Size] = None
+    padding: int = 0
+    fill: float = 0.0
+    center: bool = False
+
+    def __call__(self, image, target, gen):
+        h, w = image.shape[-2:]
+        if self.size is not None:
+            th, tw = _hw(self.size)
+            ph, pw = max(0, th - h), max(0, tw - w)
+            top, left = (ph // 2, pw // 2) if self.center else (0, 0)
+            pads = (left, pw - left, top, ph - top)
+        else:
+            pads = (self.padding,) * 4
+        if not any(pads):
+            return image, target
+        image = F.pad(image, pads, value=self.fill)
+        if "mask" in target:
+            target = {**target, "mask": F.pad(target["mask"], pads, value=255)}
+        return image, target
+
+
+@attrs.define(kw_only=True)
+class RandomCrop:
+    """``randomcrop``: a random ``size`` crop (padded with ``fill`` first if the image is smaller)."""
+
+    size: Size = 224
+    fill: float = 0.0
+
+    def __call__(self, image, target, gen):
+        ch, cw = _hw(self.size)
+        image, target = Pad(size=[ch, cw], fill=self.fill)(image, target, gen)
+        h, w = image.shape[-2:]
+        top = int(torch.randint(0, h - ch + 1, (), generator=gen))
+        left = int(torch.randint(0, w - cw + 1, (), generator=gen))
+        return _crop(image, target, top, left, ch, cw)
+
+
+@attrs.define(kw_only=True)
+class Mixing:
+    """``mixing``: mixup ``[alpha, p]`` and/or cutmix ``[alpha, p]`` on whole training batches.
+
+    One of the enabled methods is drawn per batch (each with its ``p``); labels become soft
+    ``(B, C)`` targets that the loss receives. Classification only."""
+
+    mixup: Optional[list[float]] = None
+    cutmix: Optional[list[float]] = None
+    inplace: bool = False  # accepted for config compatibility; batches are never modified in place
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        soft = labels if labels.dim() == 2 else F.one_hot(labels, num_classes).float()
+        methods = [(n, v) for n, v in (("mixup", self.mixup), ("cutmix", self.cutmix)) if v]
+        if not methods:
+            return images, soft
+        name, (alpha, p) = methods[int(torch.randint(0, len(methods), (), generator=gen))]
+        if float(torch.rand((), generator=gen)) >= p:
+            return images, soft
+        lam = _beta(alpha, gen)
+        perm = torch.randperm(images.shape[0], generator=gen)
+        if name == "mixup":
+            mixed = images * lam + images[perm] * (1 - lam)
+        else:
+            h, w = images.shape[-2:]
+            cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+            cy, cx = int(torch.randint(0, h, (), generator=gen)), int(torch.randint(0, w, (), generator=gen))
+            y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
+            x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+            mixed = images.clone()
+            mixed[..., y0:y1, x0:x1] = images[perm][..., y0:y1, x0:x1]
+            lam = 1 - (y1 - y0) * (x1 - x0) / float(h * w)  # the area actually pasted
+        return mixed, soft * lam + soft[perm] * (1 - lam)
+
+
+def _beta(alpha: float, gen: torch.Generator) -> float:
+    """Beta(alpha, alpha) drawn through a numpy generator seeded from ``gen`` (torch's Beta takes no generator)."""
+    import numpy as np
+
+    seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
+
+
+TRANSFORMS: dict[str, type] = {
+    "resize": Resize, "randomresizedcrop": RandomResizedCrop, "randomhorizontalflip": RandomHorizontalFlip,
+    "randomverticalflip": RandomVerticalFlip, "colorjitter": ColorJitter, "normalize": Normalize,
+    "centercrop": CenterCrop, "pad": Pad, "randomcrop": RandomCrop, "mixing": Mixing,
+}
+USER_HIDDEN = {"dim", "center"}  # internal fields a config may not set
+
+Transform = Callable[[torch.Tensor, Target, torch.Generator], tuple[torch.Tensor, Target]]
+
+
+class Compose:
+    def __init__(self, transforms: list[Transform]) -> None:
+        self.transforms = transforms
+
+    def __call__(self, image: torch.Tensor, target: Target, gen: torch.Generator) -> tuple[torch.Tensor, Target]:
+        for t in self.transforms:
+            image, target = t(image, target, gen)
+        return image, target
+
+
+def build_transforms(entries: list[dict[str, Any]], cfg: Optional[LocatedConfig], split: str,
+                     task: str = "classification") -> tuple[Compose, Optional[Mixing]]:
+    """Validate ``augmentation.<split>`` entries (located errors) into a pipeline and an optional mixing."""
+    base = ("augmentation", split)
+    steps: list[Transform] = []
+    mixing: Optional[Mixing] = None
+    err = cfg.error if cfg is not None else (lambda path, msg, **_: ValueError(msg))
+    for i, entry in enumerate(entries):
+        path = base + (i,)
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise err(path, "expected a mapping with a name, e.g. {name: resize, size: 32}")
+        name = entry["name"].lower()
+        cls = TRANSFORMS.get(name)
+        if cls is None:
+            near = suggest(name, list(TRANSFORMS))
+            raise err(path + ("name",), f"unknown transform {entry['name']!r}" +
+                      (f" (did you mean {near!r}?)" if near else f"; known: {', '.join(TRANSFORMS)}"))
+        params = {k: v for k, v in entry.items() if k != "name"}
+        hidden = USER_HIDDEN & set(params)
+        if hidden:
+            raise err(path + (sorted(hidden)[0],), f"unknown field {sorted(hidden)[0]!r} for {name}", value=False)
+        if cfg is not None:
+            obj = structure(params, cls, cfg=cfg, base=path)
+        else:
+            obj = CONVERTER.structure(params, cls)
+        if isinstance(obj, Mixing):
+            if split != "train" or task != "classification":
+                raise err(path + ("name",), "mixing applies to classification training batches only "
+                          "(augmentation.train)")
+            mixing = obj
+        else:
+            steps.append(obj)
+    return Compose(steps), mixing

@@ -1,0 +1,1 @@
+"""Training engine: optimizers, schedulers, EMA, metrics, checkpoints, run directories, export."""

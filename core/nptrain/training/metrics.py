@@ -1,0 +1,126 @@
+"""Per-task metric accumulators whose state is a few tensors of sums, so a distributed run
+reduces them with one ``all_reduce(SUM)`` and gets exactly the single-process numbers."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from nptrain.errors import UserError
+
+
+class Metric:
+    names: list[str]
+    primary: str
+    higher_is_better = True
+
+    def update(self, logits: torch.Tensor, target: dict[str, torch.Tensor], loss: float) -> None:
+        raise NotImplementedError
+
+    def state(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def load(self, state: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def reduce(self) -> None:
+        """Sum the state over all ranks (no-op without torch.distributed)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            state = self.state().clone()
+            dist.all_reduce(state)
+            self.load(state)
+
+
+class ClassificationMetric(Metric):
+    AVAILABLE = ("top1_accuracy", "top5_accuracy")
+
+    def __init__(self, names: Optional[list[str]] = None) -> None:
+        self.names = list(names or self.AVAILABLE)
+        bad = [n for n in self.names if n not in self.AVAILABLE]
+        if bad:
+            raise UserError(f"logging.metrics.metric_names: {bad[0]!r} is not a classification metric "
+                            f"({', '.join(self.AVAILABLE)})")
+        self.primary = self.names[0]
+        # correct@1, correct@5, count, loss_sum (float64 so sums are exact for realistic sizes)
+        self.sums = torch.zeros(4, dtype=torch.float64)
+
+    def update(self, logits, target, loss):
+        labels = target["labels"]
+        if labels.dim() == 2:  # soft targets (mixing): score against the dominant class
+            labels = labels.argmax(1)
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        hit = top == labels[:, None]
+        n = labels.shape[0]
+        self.sums += torch.tensor([hit[:, 0].sum().item(), hit.any(1).sum().item(), n, loss * n], dtype=torch.float64)
+
+    def state(self):
+        return self.sums
+
+    def load(self, state):
+        self.sums = state.to(torch.float64)
+
+    def compute(self):
+        c1, c5, n, loss = self.sums.tolist()
+        n = max(n, 1.0)
+        out = {"loss": loss / n}
+        values = {"top1_accuracy": c1 / n, "top5_accuracy": c5 / n}
+        out.update({k: values[k] for k in self.names})
+        return out
+
+
+class SegmentationMetric(Metric):
+    AVAILABLE = ("miou", "pixel_accuracy")
+
+    def __init__(self, num_classes: int, ignore_index: int = 255, names: Optional[list[str]] = None) -> None:
+        self.names = list(names or self.AVAILABLE)
+        bad = [n for n in self.names if n not in self.AVAILABLE]
+        if bad:
+            raise UserError(f"logging.metrics.metric_names: {bad[0]!r} is not a segmentation metric "
+                            f"({', '.join(self.AVAILABLE)})")
+        self.primary = self.names[0]
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        # confusion matrix flattened, then [count, loss_sum]
+        self.sums = torch.zeros(num_classes * num_classes + 2, dtype=torch.float64)
+
+    def update(self, logits, target, loss):
+        masks = target["masks"]
+        pred = logits.argmax(1)
+        valid = masks != self.ignore_index
+        idx = masks[valid] * self.num_classes + pred[valid]
+        conf = torch.bincount(idx.flatten(), minlength=self.num_classes ** 2).to(torch.float64)
+        n = masks.shape[0]
+        self.sums[:-2] += conf
+        self.sums[-2:] += torch.tensor([n, loss * n], dtype=torch.float64)
+
+    def state(self):
+        return self.sums
+
+    def load(self, state):
+        self.sums = state.to(torch.float64)
+
+    def compute(self):
+        c = self.num_classes
+        conf = self.sums[:-2].view(c, c)
+        n, loss = self.sums[-2:].tolist()
+        inter = conf.diag()
+        union = conf.sum(0) + conf.sum(1) - inter
+        present = union > 0
+        values = {"miou": float((inter[present] / union[present]).mean()) if present.any() else 0.0,
+                  "pixel_accuracy": float(inter.sum() / conf.sum().clamp(min=1))}
+        out = {"loss": loss / max(n, 1.0)}
+        out.update({k: values[k] for k in self.names})
+        return out
+
+
+def make_metric(task: str, num_classes: int, names: Optional[list[str]] = None, ignore_index: int = 255) -> Metric:
+    if task == "classification":
+        return ClassificationMetric(names)
+    if task == "segmentation":
+        return SegmentationMetric(num_classes, ignore_index, names)
+    raise UserError(f"training for task {task!r} is not implemented yet (classification and segmentation are)")
