@@ -86,3 +86,14 @@ def test_convert_unknown_source_is_user_error(tmp_path):
     proc = run_cli("convert", str(src), "--model", "simple_cnn", "--from", "nowhere", "-o", str(tmp_path / "o.safetensors"))
     assert proc.returncode == 2
     assert "no converter fills preset 'simple_cnn'" in proc.stderr
+
+
+def test_broken_plugin_is_listed_and_cli_keeps_working(fake_dist, write, monkeypatch):
+    site = fake_dist("np-plugin-kaputt", "np_kaputt_mod", "import nonexistent_dependency_xyz\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    proc = run_cli("plugins")
+    assert proc.returncode == 0
+    assert "np-plugin-kaputt 0.0.1  [np_kaputt_mod: np_kaputt_mod]  ERROR" in proc.stdout
+    assert "ModuleNotFoundError: No module named 'nonexistent_dependency_xyz'" in proc.stdout
+    proc = run_cli("config", "check", str(write("ok.yaml", CFG)))
+    assert proc.returncode == 0, proc.stderr

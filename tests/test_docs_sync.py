@@ -18,3 +18,10 @@ def test_every_hook_is_documented_with_example():
         if name.startswith("nptrain_"):
             doc = getattr(hookspecs, name).__doc__
             assert "Collecting hook" in doc and "Example::" in doc and "arguments" in doc.lower(), name
+
+
+def test_config_reference_matches_classes():
+    from nptrain.testing.configdocs import splice as splice_config
+
+    text = (ROOT / "docs" / "config.md").read_text()
+    assert splice_config(text) == text, "docs/config.md is stale: run python -m nptrain.testing.configdocs docs/config.md"
