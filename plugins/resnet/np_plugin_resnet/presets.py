@@ -1,0 +1,22 @@
+"""resnet18/34/50/101 presets (plain data)."""
+from __future__ import annotations
+
+from nptrain.records import PresetRecord
+
+DEPTHS = {18: ("basicblock", [2, 2, 2, 2]), 34: ("basicblock", [3, 4, 6, 3]),
+          50: ("bottleneck", [3, 4, 6, 3]), 101: ("bottleneck", [3, 4, 23, 3])}
+# torchvision's parameter counts with the 1000-class fc: the presets reproduce them exactly
+PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160}
+
+
+def backbone(depth: int) -> dict:
+    block, blocks = DEPTHS[depth]
+    return {"name": "resnet", "params": {"block_type": block},
+            "stage_params": [{"channels": c, "num_blocks": n} for c, n in zip((64, 128, 256, 512), blocks)]}
+
+
+def presets() -> list[PresetRecord]:
+    return [PresetRecord(name=f"resnet{d}", task="classification",
+                         architecture={"backbone": backbone(d), "head": {"name": "fc"}},
+                         description=f"ResNet-{d} (torchvision layout, {PARAMS[d] / 1e6:.1f}M params with 1000 classes)")
+            for d in DEPTHS]

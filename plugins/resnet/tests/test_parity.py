@@ -1,0 +1,101 @@
+"""torchvision ResNet-50 weights, converted, reproduce the original outputs (fixture: ../shared/parity/resnet50)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import nptrain
+from nptrain.errors import ConversionError
+from nptrain.testing.parity import assert_parity, load_input, make_state_dict, source_info
+
+from np_plugin_resnet.convert import from_torchvision
+from np_plugin_resnet.presets import PARAMS
+
+FIXTURE = Path(__file__).parent / "fixtures" / "resnet50"
+
+
+@pytest.fixture(scope="module")
+def source() -> dict:
+    return make_state_dict(FIXTURE)
+
+
+@pytest.mark.parametrize("depth", sorted(PARAMS))
+def test_param_counts_equal_torchvision(depth):
+    model = nptrain.create_model(f"resnet{depth}", num_classes=1000)
+    assert sum(p.numel() for p in model.parameters()) == PARAMS[depth]
+    assert PARAMS[50] == source_info(FIXTURE)["params"]
+
+
+def test_parity_with_torchvision(source):
+    torch.set_flush_denormal(True)
+    model = nptrain.create_model("resnet50", num_classes=1000).eval()
+    model.load_state_dict(from_torchvision(source, preset="resnet50"), strict=True)
+    x = load_input(FIXTURE)
+    with torch.no_grad():
+        features = model.backbone(x)
+        logits = model.head(features)
+    report = assert_parity({"logits": logits, "features": features[-1]}, FIXTURE)
+    assert max(report.values()) < 0.5  # well inside the tolerance, not just at its edge
+
+
+def test_wrapped_checkpoint_and_missing_num_batches_tracked(source, tmp_path):
+    from nptrain.convert import convert_checkpoint
+
+    old_style = {k: v for k, v in source.items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "resnet50.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in old_style.items()}}, path)
+    converted = convert_checkpoint(path, source="torchvision", preset="resnet50")
+    model = nptrain.create_model("resnet50", num_classes=1000)
+    model.load_state_dict(converted, strict=True)
+
+
+def test_unknown_and_missing_keys_fail_loudly(source):
+    with pytest.raises(ConversionError, match="unmapped source key.*extra.weight"):
+        from_torchvision({**source, "extra.weight": torch.zeros(1)}, preset="resnet50")
+    partial = {k: v for k, v in source.items() if not k.startswith("layer4.2.conv3")}
+    with pytest.raises(ConversionError, match="1 target key.*unfilled.*backbone.layers.3.2.conv3.conv.weight"):
+        from_torchvision(partial, preset="resnet50")
+    with pytest.raises(ConversionError, match="is the checkpoint a resnet18"):
+        from_torchvision(source, preset="resnet18")
+
+
+def test_drop_head(source):
+    converted = from_torchvision(source, preset="resnet50", keep_head=False)
+    assert not any(k.startswith("head.") for k in converted)
+    model = nptrain.create_model("resnet50", num_classes=7)
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert sorted(missing) == ["head.classifier.bias", "head.classifier.weight"] and not unexpected
+
+
+def test_convert_cli(source, tmp_path):
+    from safetensors.torch import save_file
+
+    from nptrain.cli.main import main
+
+    src = tmp_path / "orig.safetensors"
+    save_file({k: v.contiguous() for k, v in source.items()}, str(src))
+    out = tmp_path / "ours.safetensors"
+    assert main(["convert", str(src), "--model", "resnet50", "--from", "torchvision", "-o", str(out)]) == 0
+    model = nptrain.create_model("resnet50", num_classes=1000, checkpoint=str(out))
+    model2 = nptrain.create_model("resnet50", num_classes=1000, checkpoint=f"torchvision:{src}")
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_dilation_and_pooling_options_match_feature_info():
+    from nptrain.testing.conformance import check_features
+
+    from np_plugin_resnet.model import ResNet
+    from np_plugin_resnet.params import ResNetParams, ResNetStage
+
+    stages = [ResNetStage(channels=64, num_blocks=1), ResNetStage(channels=128, num_blocks=1, replace_stride_with_pooling=True),
+              ResNetStage(channels=256, num_blocks=2, replace_stride_with_dilation=True),
+              ResNetStage(channels=512, num_blocks=2, replace_stride_with_dilation=True)]
+    model = ResNet(ResNetParams(block_type="basicblock", return_stage_idx=[1, 3]), stages).eval()
+    assert model.feature_info.strides == (8, 8) and model.feature_info.channels == (128, 512)
+    with torch.no_grad():
+        check_features(model(torch.randn(1, 3, 64, 64)), model.feature_info, 64, 1)
+    # torchvision keeps the previous dilation in the first block of a dilated stage
+    assert model.layers[3][0].conv1.conv.dilation == (2, 2) and model.layers[3][1].conv1.conv.dilation == (4, 4)
