@@ -18,6 +18,7 @@ import json
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -34,6 +35,20 @@ def median_time(fn: Callable[[], None], repeats: int, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median seconds per function, alternating them each round so drift (thermal, other load)
+    hits every contender alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def train_step_fn(model: nn.Module, x: torch.Tensor, num_classes: int, task: str) -> Callable[[], None]:
@@ -105,7 +120,10 @@ def onnx_latency(model: nn.Module, x: torch.Tensor, repeats: int) -> Optional[fl
         return None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"
-        torch.onnx.export(model.eval(), (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False,
+                              opset_version=17)
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feed = {"x": x.numpy()}
         return median_time(lambda: sess.run(None, feed), repeats)
@@ -127,22 +145,25 @@ def bench_preset(preset: str, size: int, batch: int, repeats: int, channels_last
     if channels_last:
         ours = ours.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    row["ours_train_step_s"] = median_time(train_step_fn(ours, x, num_classes, task), repeats)
-    ours.eval()
-    with torch.inference_mode():
-        row["ours_eager_b1_s"] = median_time(lambda: ours(x1), repeats)
-    traced = torch.fx.symbolic_trace(ours)
-    with torch.inference_mode():
-        row["ours_fx_b1_s"] = median_time(lambda: traced(x1), repeats)
-    row["ours_onnxruntime_b1_s"] = onnx_latency(ours.to(memory_format=torch.contiguous_format), x1, repeats)
     ref = reference_model(preset, num_classes)
+    ref = _Logits(ref) if ref is not None else None
+    steps = {"ours": train_step_fn(ours, x, num_classes, task)}
     if ref is not None:
-        ref = _Logits(ref)
         row["ref_params"] = sum(p.numel() for p in ref.parameters())
-        row["ref_train_step_s"] = median_time(train_step_fn(ref, x.contiguous(), num_classes, task), repeats)
+        steps["ref"] = train_step_fn(ref, x.contiguous(), num_classes, task)
+    train = interleaved(steps, repeats)
+    ours.eval()
+    traced = torch.fx.symbolic_trace(ours)
+    infer = {"ours": lambda: ours(x1), "ours_fx": lambda: traced(x1)}
+    if ref is not None:
         ref.eval()
-        with torch.inference_mode():
-            row["ref_eager_b1_s"] = median_time(lambda: ref(x1), repeats)
+        infer["ref"] = lambda: ref(x1)
+    with torch.inference_mode():
+        latency = interleaved(infer, repeats)
+    row["ours_train_step_s"], row["ours_eager_b1_s"], row["ours_fx_b1_s"] = train["ours"], latency["ours"], latency["ours_fx"]
+    row["ours_onnxruntime_b1_s"] = onnx_latency(ours.to(memory_format=torch.contiguous_format), x1, repeats)
+    if ref is not None:
+        row["ref_train_step_s"], row["ref_eager_b1_s"] = train["ref"], latency["ref"]
         row["train_speedup_vs_ref"] = row["ref_train_step_s"] / row["ours_train_step_s"]
         row["eager_b1_speedup_vs_ref"] = row["ref_eager_b1_s"] / row["ours_eager_b1_s"]
     return row

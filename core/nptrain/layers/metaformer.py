@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nptrain.layers.common import DropPath, LayerScale, make_activation
@@ -55,9 +56,11 @@ class MultiHeadSelfAttention(nn.Module):
         b = x.shape[0]
         qkv = self.qkv(x).reshape(b, -1, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q * self.scale) @ k.transpose(-2, -1)
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        out = (attn @ v).transpose(1, 2).reshape(b, -1, self.num_heads * self.head_dim)
+        # the fused kernel is faster and lighter than softmax(q k^T) v written out, and it
+        # traces with fx and exports to ONNX as well
+        drop = self.attn_drop.p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
+        out = out.transpose(1, 2).reshape(b, -1, self.num_heads * self.head_dim)
         return self.proj_drop(self.proj(out))
 
 
