@@ -16,7 +16,13 @@ def backbone(depth: int) -> dict:
 
 
 def presets() -> list[PresetRecord]:
-    return [PresetRecord(name=f"resnet{d}", task="classification",
-                         architecture={"backbone": backbone(d), "head": {"name": "fc"}},
-                         description=f"ResNet-{d} (torchvision layout, {PARAMS[d] / 1e6:.1f}M params with 1000 classes)")
-            for d in DEPTHS]
+    out = [PresetRecord(name=f"resnet{d}", task="classification",
+                        architecture={"backbone": backbone(d), "head": {"name": "fc"}},
+                        description=f"ResNet-{d} (torchvision layout, {PARAMS[d] / 1e6:.1f}M params with 1000 classes)")
+           for d in DEPTHS]
+    # dense-task variants reuse other plugins' heads (building them needs np-plugin-segformer)
+    out.append(PresetRecord(name="resnet50", task="segmentation", default_input_size=512,
+                            architecture={"backbone": backbone(50),
+                                          "head": {"name": "all_mlp_decoder", "params": {"intermediate_channels": 256}}},
+                            description="ResNet-50 + SegFormer all-MLP decoder (needs np-plugin-segformer)"))
+    return out
