@@ -58,10 +58,16 @@ def test_wrong_type(write):
 
 
 def test_unknown_backbone_lists_installed_and_install_hint(write):
+    from nptrain.plugin_manager import load_plugins
+
     path = write("c.yaml", BASE.replace("name: simple_cnn", "name: efficientformer"))
-    msg = error_of([path], ["model.architecture.backbone.params={}"])
-    assert msg.startswith("<command line>") or msg.startswith(str(path))
-    assert "unknown backbone 'efficientformer'" in msg or "efficientformer" in msg
+    without = load_plugins(disable=["np-plugin-efficientformer"])
+    with pytest.raises(ConfigError) as info:
+        load_config([str(path)], ["model.architecture.backbone.params={}"], plugins=without)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:6:13: model.architecture.backbone.name: unknown backbone 'efficientformer'")
+    assert "(pip install np-plugin-efficientformer provides it)" in msg
+    assert "installed: " in msg and "simple_cnn" in msg
 
 
 def test_unknown_backbone_did_you_mean(write):

@@ -14,6 +14,8 @@ KNOWN: dict[str, str] = {
     "efficientformer": "np-plugin-efficientformer",
     "efficientformer_head": "np-plugin-efficientformer",
     "snap": "np-plugin-efficientformer",
+    "snap_nodist": "np-plugin-efficientformer",
+    "pidnet_imagenet": "np-plugin-pidnet",
     "pidnet": "np-plugin-pidnet",
     "pidnet_loss": "np-plugin-pidnet",
     # presets

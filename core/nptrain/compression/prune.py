@@ -10,6 +10,7 @@ import torch.fx
 from torch import nn
 
 from nptrain.errors import UserError
+from nptrain.layers import ChannelSum
 
 Method = Literal["l1", "l2", "bn_scale", "taylor"]
 _PASSTHROUGH = {"getitem", "getattr", "add", "mul", "cat", "interpolate", "reshape", "view", "flatten",
@@ -32,10 +33,21 @@ class PruneReport:
 
 def output_layers(model: nn.Module) -> list[str]:
     """Names of the conv/linear layers whose outputs reach the model output without another
-    parameterised layer in between (their channels are the classes: never pruned)."""
-    graph = torch.fx.symbolic_trace(model).graph
-    modules = dict(model.named_modules())
-    out, seen = [], set()
+    parameterised layer in between (their channels are the classes: never pruned). Both modes are
+    traced, so training-only heads (e.g. PIDNet's auxiliary heads) keep their outputs too."""
+    was_training = model.training
+    names: set[str] = set()
+    try:
+        for mode in (False, True):
+            model.train(mode)
+            names |= _output_layers_of(torch.fx.symbolic_trace(model).graph, dict(model.named_modules()))
+    finally:
+        model.train(was_training)
+    return sorted(names)
+
+
+def _output_layers_of(graph: torch.fx.Graph, modules: dict[str, nn.Module]) -> set[str]:
+    out, seen = set(), set()
     stack = [n for n in graph.nodes if n.op == "output"]
     while stack:
         node = stack.pop()
@@ -44,10 +56,22 @@ def output_layers(model: nn.Module) -> list[str]:
                 continue
             seen.add(arg)
             if arg.op == "call_module" and isinstance(modules.get(arg.target), (nn.Conv2d, nn.Linear, nn.Conv1d)):
-                out.append(str(arg.target))
+                out.add(str(arg.target))
             elif arg.op in ("call_function", "call_method", "call_module", "output"):
                 stack.append(arg)
-    return sorted(set(out))
+    return out
+
+
+def _has_training_outputs(model: nn.Module, example: torch.Tensor) -> bool:
+    """True when training mode returns extra outputs (a dict of auxiliary predictions): the
+    dependency graph must then be traced in training mode so those branches are pruned consistently."""
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        with torch.no_grad():
+            return isinstance(model.train()(example), dict)
+    finally:
+        model.load_state_dict(state)  # training-mode BatchNorm must not move the running statistics
+        model.eval()
 
 
 def attention_layers(model: nn.Module) -> list[nn.Module]:
@@ -57,6 +81,29 @@ def attention_layers(model: nn.Module) -> list[nn.Module]:
         if isinstance(getattr(module, "num_heads", None), int):
             keep += [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d))]
     return keep
+
+
+def _channel_sum_pruner():
+    """ChannelSum has no weights: its input channels follow the producer, its one output channel
+    never changes, and there is no link between the two (unlike an element-wise op)."""
+    import torch_pruning as tp
+
+    class ChannelSumPruner(tp.pruner.function.BasePruningFunc):
+        TARGET_MODULES = (ChannelSum,)
+
+        def prune_out_channels(self, layer, idxs):
+            return layer
+
+        def prune_in_channels(self, layer, idxs):
+            return layer
+
+        def get_out_channels(self, layer):
+            return 1
+
+        def get_in_channels(self, layer):
+            return None
+
+    return ChannelSumPruner()
 
 
 def _importance(method: str):
@@ -86,8 +133,16 @@ def prune(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str 
     ignored_names = output_layers(model)
     ignored = [modules[n] for n in ignored_names] + attention_layers(model)
     before = sum(p.numel() for p in model.parameters())
+    trace_in_training = _has_training_outputs(model, example)
+    state = {k: v.clone() for k, v in model.state_dict().items()} if trace_in_training else None
+    # torch-pruning puts the model in eval mode before tracing; a forward_fn switches it back
+    forward_fn = (lambda m, x: m.train()(x)) if trace_in_training else None
     pruner = tp.pruner.MetaPruner(model, example, importance=_importance(method), pruning_ratio=ratio,
-                                  ignored_layers=ignored, round_to=round_to)
+                                  ignored_layers=ignored, round_to=round_to, forward_fn=forward_fn,
+                                  customized_pruners={ChannelSum: _channel_sum_pruner()})
+    if state is not None:  # undo the running-statistics update of the training-mode trace
+        model.load_state_dict(state)
+        model.eval()
     if method == "taylor":
         model.zero_grad()
         inputs, loss_fn, targets = calibration or (example, None, None)

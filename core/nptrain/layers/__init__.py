@@ -1,8 +1,8 @@
 """Building blocks shared by every model family (MetaFormer blocks, conv-norm-act, drop path)."""
-from nptrain.layers.common import ConvNormAct, DropPath, LayerScale, make_activation, make_norm
+from nptrain.layers.common import ChannelSum, ConvNormAct, DropPath, LayerScale, make_activation, make_norm
 from nptrain.layers.metaformer import MetaFormerBlock, Mlp, MultiHeadSelfAttention
 
 __all__ = [
-    "ConvNormAct", "DropPath", "LayerScale", "make_activation", "make_norm",
+    "ChannelSum", "ConvNormAct", "DropPath", "LayerScale", "make_activation", "make_norm",
     "MetaFormerBlock", "Mlp", "MultiHeadSelfAttention",
 ]

@@ -88,3 +88,14 @@ class LayerScale(nn.Module):
         if self.channel_dim == -1:
             return x * self.gamma
         return x * self.gamma.reshape(-1, 1, 1)
+
+
+class ChannelSum(nn.Module):
+    """``x.sum(dim=1, keepdim=True)`` as a module.
+
+    A reduction over channels inside a model must go through this module: channel pruning sees it as a
+    layer whose input channels may shrink while its single output channel stays, instead of an
+    element-wise op that would tie unrelated channel counts together."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sum(x, dim=1, keepdim=True)
