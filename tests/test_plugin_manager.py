@@ -31,7 +31,8 @@ def test_builtins_register_through_hooks():
     assert reg.get("head", "fc").dist == "nptrain"
     assert reg.get("backbone", "simple_cnn").plugin == "builtin"
     assert {"cross_entropy", "seg_cross_entropy"} <= set(reg.names("loss"))
-    assert [p.dist for p in plugins.plugins] == ["nptrain"]
+    assert [p.dist for p in plugins.plugins] == ["nptrain", "nptrain"]
+    assert reg.get("head", "anchor_free_decoupled_head").plugin == "builtin_detection"
 
 
 def test_broken_import_is_reported_and_others_keep_working(fake_dist):

@@ -25,7 +25,8 @@ from nptrain.records import PROVIDER_KINDS
 from nptrain.registry import HOOK_OF_KIND, Provided, Registry
 
 BUILTIN_DIST = "nptrain"
-BUILTIN_MODULE = "nptrain.builtin.plugin"
+# built-in providers, registered exactly like plugins (one entry module per family)
+BUILTIN_MODULES = (("builtin", "nptrain.builtin.plugin"), ("builtin_detection", "nptrain.builtin.detection_plugin"))
 
 
 @attrs.define
@@ -105,7 +106,9 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
 
     from nptrain import __version__
 
-    register("builtin", BUILTIN_DIST, __version__, BUILTIN_MODULE, lambda: importlib.import_module(BUILTIN_MODULE))
+    for name, module_name in BUILTIN_MODULES:
+        register(name, BUILTIN_DIST, __version__, module_name,
+                 lambda module_name=module_name: importlib.import_module(module_name))
     if external:
         for ep, dist, version in _entry_points():
             if ep.name in disabled or dist in disabled or _canon(dist) in {_canon(d) for d in disabled}:

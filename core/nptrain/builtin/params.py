@@ -61,3 +61,14 @@ class SimpleCNNParams:
     norm_type: Literal["batch_norm", "group_norm"] = "batch_norm"
     act_type: Activation = "relu"
     return_stage_idx: Optional[list[int]] = None
+
+
+@attrs.define(kw_only=True)
+class FCNHeadParams:
+    """``fcn``: every level 1×1-projected, upsampled to the finest map and summed (``use_all_levels``;
+    else the finest level only), then 3×3 conv-BN-act and a 1×1 classifier."""
+
+    intermediate_channels: int = 64
+    act_type: Activation = "relu"
+    dropout_prob: float = 0.0
+    use_all_levels: bool = True

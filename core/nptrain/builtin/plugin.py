@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from nptrain import hookimpl
 from nptrain.builtin.params import (
-    CrossEntropyParams, FCHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
+    CrossEntropyParams, FCHeadParams, FCNHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
 )
 from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
 
@@ -14,6 +14,9 @@ def nptrain_heads():
         HeadRecord(name="fc", factory="nptrain.components.fc_head:build", params=FCHeadParams,
                    tasks=("classification",),
                    description="Global-average-pool + linear classifier (num_layers > 1 adds hidden layers)."),
+        HeadRecord(name="fcn", factory="nptrain.components.fcn_head:build", params=FCNHeadParams,
+                   tasks=("segmentation",),
+                   description="FCN-style segmentation head: levels summed at the finest stride, 3x3 conv-BN-act, 1x1 classifier."),
     ]
 
 
@@ -52,4 +55,11 @@ def nptrain_presets():
         PresetRecord(name="simple_cnn", task="classification", default_input_size=32,
                      architecture={"backbone": {"name": "simple_cnn"}, "head": {"name": "fc"}},
                      description="simple_cnn + fc: trains on the digits quickstart in about a minute."),
+        # the core's own segmentation model, so the dense path trains and exports without plugins
+        PresetRecord(name="simple_cnn_seg", task="segmentation", default_input_size=64,
+                     architecture={"backbone": {"name": "simple_cnn"},
+                                   "neck": {"name": "fpn", "params": {"out_channels": 64, "num_outs": 4}},
+                                   "head": {"name": "fcn", "params": {"intermediate_channels": 64}}},
+                     losses=({"criterion": "seg_cross_entropy"},),
+                     description="simple_cnn + fpn + fcn (output stride 4): trains on `nptrain data shapes` in seconds."),
     ]

@@ -1,27 +1,55 @@
-"""``nptrain data digits DIR``: write scikit-learn's bundled digits as class-per-folder PNGs."""
+"""``nptrain data NAME DIR``: write a small built-in dataset.
+
+``digits`` (classification: scikit-learn's 8×8 digits, one folder per class), ``shapes``
+(segmentation: synthetic 64×64 shapes with index masks) and ``nuclei`` (segmentation: real
+fluorescence-microscopy nuclei tiles from the image the stardist package ships).
+"""
 from __future__ import annotations
 
 import argparse
 
+DATASETS = ("digits", "shapes", "nuclei")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", choices=["digits"], help="built-in dataset to write")
-    parser.add_argument("out", help="output folder (gets train/ and valid/ with one subfolder per class)")
-    parser.add_argument("--valid-fraction", type=float, default=0.2, help="stratified validation share (default 0.2)")
-    parser.add_argument("--seed", type=int, default=0, help="split seed (default 0: the same split everywhere)")
+    parser.add_argument("dataset", choices=DATASETS, help="built-in dataset to write")
+    parser.add_argument("out", help="output folder (gets train/ and valid/)")
+    parser.add_argument("--valid-fraction", type=float, default=0.2,
+                        help="digits: stratified validation share (default 0.2)")
+    parser.add_argument("--seed", type=int, default=0, help="split/generation seed (default 0: the same files everywhere)")
+    parser.add_argument("--count", type=int, default=None, metavar="N",
+                        help="shapes: training images (default 192; valid gets a quarter as many)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nptrain.data.digits import write_digits
     from nptrain.errors import UserError
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose another folder or remove it")
-    if not 0 < args.valid_fraction < 1:
-        raise UserError("--valid-fraction must be between 0 and 1")
-    counts = write_digits(out, args.valid_fraction, args.seed)
-    print(f"wrote {counts['train']} train and {counts['valid']} valid images (8x8, 10 classes) to {out}/{{train,valid}}")
+    if args.dataset == "digits":
+        from nptrain.data.digits import write_digits
+
+        if not 0 < args.valid_fraction < 1:
+            raise UserError("--valid-fraction must be between 0 and 1")
+        counts = write_digits(out, args.valid_fraction, args.seed)
+        print(f"wrote {counts['train']} train and {counts['valid']} valid images (8x8, 10 classes) "
+              f"to {out}/{{train,valid}}")
+    elif args.dataset == "shapes":
+        from nptrain.data.shapes import SHAPE_CLASSES, write_shapes
+
+        n = 192 if args.count is None else args.count
+        if n < 4:
+            raise UserError("--count must be at least 4")
+        counts = write_shapes(out, n_train=n, n_valid=max(1, n // 4), seed=args.seed)
+        print(f"wrote {counts['train']} train and {counts['valid']} valid 64x64 images with masks "
+              f"(classes {', '.join(SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,masks}}")
+    else:
+        from nptrain.data.nuclei import NUCLEI_CLASSES, write_nuclei
+
+        counts = write_nuclei(out)
+        print(f"wrote {counts['train']} train and {counts['valid']} valid 64x64 tiles with masks "
+              f"(classes {', '.join(NUCLEI_CLASSES)}) to {out}/{{train,valid}}/{{images,masks}}")
     return 0

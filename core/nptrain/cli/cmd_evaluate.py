@@ -73,8 +73,12 @@ def run(args: argparse.Namespace) -> int:
     metric = make_metric(loaded.model.task, len(data.classes), loaded.run.logging.metrics.metric_names,
                          loaded.run.data.ignore_index)
     values = evaluate(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.model.task, device)
+    details = metric.details(data.classes)  # segmentation: per-class IoU
     if args.json:
-        print(json.dumps({"samples": len(data.valid), **values}))
+        print(json.dumps({"samples": len(data.valid), **values, **details}))
     else:
         print(f"{len(data.valid)} validation images: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+        table = metric.table(data.classes)
+        if table:
+            print(table)
     return 0

@@ -1,15 +1,87 @@
-"""``nptrain predict RUN_DIR IMAGE... [--topk K]``: top-k classes with names and probabilities."""
+"""``nptrain predict RUN_DIR IMAGE... [--topk K] [-o OUT]``.
+
+Classification prints the top-k classes with probabilities. Segmentation writes, per image,
+``OUT/<stem>_mask.png`` (a palette PNG whose pixel values are the class ids, at the image's own size)
+and ``OUT/<stem>_overlay.png`` (the image with the class colours blended in). Logits are resized
+back to the original size before the argmax; inference pipelines that crop or pad are mapped back
+by that resize only, so keep segmentation inference to ``resize`` + ``normalize`` for exact masks.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory (runs/<task>/<name>)")
     parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("--topk", type=int, default=1, metavar="K", help="classes to show per image (default 1)")
+    parser.add_argument("--topk", type=int, default=1, metavar="K", help="classification: classes to show per image (default 1)")
+    parser.add_argument("-o", "--output", default=None, metavar="OUT",
+                        help="segmentation: folder for masks and overlays (default RUN_DIR/predictions)")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
+
+
+def class_colors(n: int, palette: Optional[list[list[int]]] = None) -> list[tuple[int, int, int]]:
+    """``data.pallete`` when the run has one, else distinct colours from the id's bits (the
+    well-known VOC construction: class 0 is black, neighbouring ids differ strongly)."""
+    if palette and len(palette) >= n:
+        return [(int(c[0]), int(c[1]), int(c[2])) for c in palette[:n]]
+    colors = []
+    for i in range(n):
+        r = g = b = 0
+        cid = i
+        for shift in range(7, -1, -1):
+            r |= ((cid >> 0) & 1) << shift
+            g |= ((cid >> 1) & 1) << shift
+            b |= ((cid >> 2) & 1) << shift
+            cid >>= 3
+        colors.append((r, g, b))
+    return colors
+
+
+def _predict_segmentation(loaded, model, classes: list[str], paths: list[str], out: Path) -> None:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from nptrain.data.datasets import read_image
+    from nptrain.errors import UserError
+    from nptrain.training.setup import inference_transform, main_output
+
+    if len(classes) > 256:
+        raise UserError(f"predict writes 8-bit palette masks; this run has {len(classes)} classes (at most 256)")
+    transform = inference_transform(loaded)
+    colors = class_colors(len(classes), loaded.run.data.pallete)
+    lut = np.array(colors, dtype=np.float32)
+    flat_palette = [v for c in colors for v in c]
+    out.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(0)
+    stems: set[str] = set()
+    with torch.no_grad():
+        for path in paths:
+            raw = read_image(Path(path))
+            image, _ = transform(raw.float().div(255.0), {}, gen)
+            logits = main_output(model(image[None]))
+            if tuple(logits.shape[-2:]) != tuple(raw.shape[-2:]):
+                logits = F.interpolate(logits, size=raw.shape[-2:], mode="bilinear", align_corners=False)
+            pred = logits.argmax(1)[0].to(torch.uint8).numpy()
+            stem = Path(path).stem
+            if stem in stems:  # two inputs with one name must not overwrite each other
+                stem = f"{stem}_{len(stems)}"
+            stems.add(stem)
+            mask = Image.frombytes("P", (pred.shape[1], pred.shape[0]), np.ascontiguousarray(pred).tobytes())
+            mask.putpalette(flat_palette)
+            mask.save(out / f"{stem}_mask.png")
+            rgb = raw.permute(1, 2, 0).numpy().astype(np.float32)
+            # background (id 0) keeps the picture; other classes are tinted half-way to their colour
+            alpha = np.where(pred[..., None] == 0, 0.0, 0.5).astype(np.float32)
+            blend = rgb * (1 - alpha) + lut[pred] * alpha
+            Image.fromarray(blend.round().clip(0, 255).astype(np.uint8)).save(out / f"{stem}_overlay.png")
+            counts = np.bincount(pred.ravel(), minlength=len(classes))
+            share = "  ".join(f"{classes[i]} {c / pred.size:.1%}" for i, c in enumerate(counts) if c)
+            print(f"{path}: {out / (stem + '_mask.png')}  ({share})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}")
     loaded, model, classes = load_run(run_dir, [], args.weights)
-    if loaded.model.task != "classification":
-        raise UserError(f"predict supports classification runs only (this run is {loaded.model.task})")
+    task = loaded.model.task
+    if task == "segmentation":
+        out = Path(args.output) if args.output else run_dir / "predictions"
+        _predict_segmentation(loaded, model, classes, args.images, out)
+        return 0
+    if task != "classification":
+        raise UserError(f"predict supports classification and segmentation runs (this run is {task})")
     if args.topk < 1:
         raise UserError("--topk must be at least 1")
     k = min(args.topk, len(classes))

@@ -13,7 +13,17 @@ import attrs
 
 @attrs.define(kw_only=True)
 class SplitPath:
-    """One split: ``image`` folder (class-per-folder, or flat with a CSV ``label`` file ``image_id,class``)."""
+    """One split: ``image`` folder (class-per-folder, or flat with a CSV ``label`` file ``image_id,class``;
+    segmentation: ``label`` is the folder of masks, matched to images by file stem)."""
+
+    image: Optional[str] = None
+    label: Optional[str] = None
+
+
+@attrs.define(kw_only=True)
+class PathPattern:
+    """Segmentation: regular expressions that file names must match; the first group (else the stem)
+    is the key pairing an image with its mask, e.g. ``label: '(.*)_mask\\.png'``."""
 
     image: Optional[str] = None
     label: Optional[str] = None
@@ -27,6 +37,7 @@ class DataPath:
     train: Optional[SplitPath] = None
     valid: Optional[SplitPath] = None
     test: Optional[SplitPath] = None
+    pattern: Optional[PathPattern] = None
 
 
 @attrs.define(kw_only=True)
@@ -34,9 +45,15 @@ class DataConfig:
     name: Optional[str] = None
     format: Literal["local"] = "local"
     path: DataPath = attrs.Factory(DataPath)
-    # list of class names, {index: name} mapping, or a .json file holding either
+    # list of class names, {index: name} mapping, or a .json file holding either;
+    # segmentation also takes {colour: name}, e.g. {'(0, 0, 0)': background, '(128, 0, 0)': cat}
     id_mapping: Union[list[str], dict[str, Any], str, None] = None
     ignore_index: int = 255
+    # segmentation masks: L/P hold class ids, RGB holds colours (needs pallete or a colour id_mapping);
+    # None: decided per file from its PIL mode
+    label_image_mode: Optional[Literal["L", "P", "RGB"]] = None
+    # segmentation: RGB colour of each class id, [[r, g, b], ...] (the reference's spelling)
+    pallete: Optional[list[list[int]]] = None
 
 
 @attrs.define(kw_only=True)

@@ -2,9 +2,9 @@
 
 Every transform is called as ``t(image, target, gen) -> (image, target)`` where ``image`` is a float
 ``(C, H, W)`` tensor in [0, 1] (until ``normalize``), ``target`` a dict (``label`` for classification,
-``mask`` ``(H, W)`` long for segmentation; ``boxes`` can follow) and ``gen`` a ``torch.Generator`` owned
-by the caller. Geometry is applied to the mask as well (nearest interpolation) so dense tasks share
-this code. Randomness only comes from ``gen``: the caller seeds it from (seed, epoch, sample index),
+``mask`` ``(H, W)`` long for segmentation, ``boxes``/``classes`` for detection) and ``gen`` a
+``torch.Generator`` owned by the caller. Geometry is applied to the mask (nearest interpolation) and
+to boxes (:mod:`nptrain.data.box_geometry`) as well, so every task shares this code. Randomness only comes from ``gen``: the caller seeds it from (seed, epoch, sample index),
 which makes augmentation independent of worker count and exactly reproducible on resume.
 
 ``mixing`` (mixup/cutmix) is not per-sample: it is returned separately and applied to whole batches.
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from nptrain.config.structure import CONVERTER, structure, suggest
 from nptrain.config.yaml_io import LocatedConfig
+from nptrain.data import box_geometry as geo
 
 Size = Union[int, list[int]]
 Target = dict[str, Any]
@@ -38,14 +39,21 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 
 
 def _resize(image: torch.Tensor, target: Target, hw: tuple[int, int], mode: str) -> tuple[torch.Tensor, Target]:
+    if geo.has_geometry(target):
+        h, w = image.shape[-2:]
+        target = geo.scale(target, hw[1] / w, hw[0] / h)
+    # "nearest-exact" samples pixel centres like bilinear with align_corners=False does; torch's plain
+    # "nearest" is shifted by up to a pixel, which would misalign masks with their images
     if tuple(image.shape[-2:]) != hw:
         antialias = mode in ("bilinear", "bicubic")
-        image = F.interpolate(image[None], size=hw, mode=mode, antialias=antialias,
+        image = F.interpolate(image[None], size=hw, mode="nearest-exact" if mode == "nearest" else mode,
+                              antialias=antialias,
                               **({"align_corners": False} if mode in ("bilinear", "bicubic") else {}))[0]
         if mode == "bicubic":
             image = image.clamp(0, 1)
     if "mask" in target and tuple(target["mask"].shape[-2:]) != hw:
-        mask = F.interpolate(target["mask"][None, None].float(), size=hw, mode="nearest")[0, 0]
+        # class ids are never blended: masks always take the nearest source pixel
+        mask = F.interpolate(target["mask"][None, None].float(), size=hw, mode="nearest-exact")[0, 0]
         target = {**target, "mask": mask.long()}
     return image, target
 
@@ -54,6 +62,8 @@ def _crop(image: torch.Tensor, target: Target, top: int, left: int, h: int, w: i
     image = image[:, top:top + h, left:left + w]
     if "mask" in target:
         target = {**target, "mask": target["mask"][top:top + h, left:left + w]}
+    if geo.has_geometry(target):
+        target = geo.crop(target, top, left, h, w)
     return image, target
 
 
@@ -120,6 +130,8 @@ class RandomFlip:
             image = image.flip(self.dim)
             if "mask" in target:
                 target = {**target, "mask": target["mask"].flip(self.dim)}
+            if geo.has_geometry(target):
+                target = geo.flip(target, self.dim, image.shape[self.dim])
         return image, target
 
 
@@ -191,23 +203,25 @@ class CenterCrop:
     """``centercrop``: the central ``size`` region (padded with 0 first if the image is smaller)."""
 
     size: Size = 224
+    mask_fill: int = 255  # set from data.ignore_index by build_transforms
 
     def __call__(self, image, target, gen):
         ch, cw = _hw(self.size)
-        image, target = Pad(size=[ch, cw], center=True)(image, target, gen)
+        image, target = Pad(size=[ch, cw], center=True, mask_fill=self.mask_fill)(image, target, gen)
         h, w = image.shape[-2:]
         return _crop(image, target, (h - ch) // 2, (w - cw) // 2, ch, cw)
 
 
 @attrs.define(kw_only=True)
 class Pad:
-    """``pad``: grow to at least ``size`` ([h, w] or int) with ``fill`` (the mask gets ``ignore`` = 255),
+    """``pad``: grow to at least ``size`` ([h, w] or int) with ``fill`` (the mask gets ``data.ignore_index``),
     or add a fixed ``padding`` on every side. Padding goes bottom/right unless ``center``."""
 
     size: Optional[Size] = None
     padding: int = 0
     fill: float = 0.0
     center: bool = False
+    mask_fill: int = 255  # set from data.ignore_index: padded pixels carry no label
 
     def __call__(self, image, target, gen):
         h, w = image.shape[-2:]
@@ -222,7 +236,9 @@ class Pad:
             return image, target
         image = F.pad(image, pads, value=self.fill)
         if "mask" in target:
-            target = {**target, "mask": F.pad(target["mask"], pads, value=255)}
+            target = {**target, "mask": F.pad(target["mask"], pads, value=self.mask_fill)}
+        if geo.has_geometry(target):
+            target = geo.shift(target, pads[0], pads[2])  # (left, right, top, bottom): only left/top move pixels
         return image, target
 
 
@@ -232,10 +248,11 @@ class RandomCrop:
 
     size: Size = 224
     fill: float = 0.0
+    mask_fill: int = 255  # set from data.ignore_index by build_transforms
 
     def __call__(self, image, target, gen):
         ch, cw = _hw(self.size)
-        image, target = Pad(size=[ch, cw], fill=self.fill)(image, target, gen)
+        image, target = Pad(size=[ch, cw], fill=self.fill, mask_fill=self.mask_fill)(image, target, gen)
         h, w = image.shape[-2:]
         top = int(torch.randint(0, h - ch + 1, (), generator=gen))
         left = int(torch.randint(0, w - cw + 1, (), generator=gen))
@@ -291,7 +308,7 @@ TRANSFORMS: dict[str, type] = {
     "randomverticalflip": RandomVerticalFlip, "colorjitter": ColorJitter, "normalize": Normalize,
     "centercrop": CenterCrop, "pad": Pad, "randomcrop": RandomCrop, "mixing": Mixing,
 }
-USER_HIDDEN = {"dim", "center"}  # internal fields a config may not set
+USER_HIDDEN = {"dim", "center", "mask_fill"}  # internal fields a config may not set
 
 Transform = Callable[[torch.Tensor, Target, torch.Generator], tuple[torch.Tensor, Target]]
 
@@ -307,7 +324,7 @@ class Compose:
 
 
 def build_transforms(entries: list[dict[str, Any]], cfg: Optional[LocatedConfig], split: str,
-                     task: str = "classification") -> tuple[Compose, Optional[Mixing]]:
+                     task: str = "classification", ignore_index: int = 255) -> tuple[Compose, Optional[Mixing]]:
     """Validate ``augmentation.<split>`` entries (located errors) into a pipeline and an optional mixing."""
     base = ("augmentation", split)
     steps: list[Transform] = []
@@ -332,10 +349,16 @@ def build_transforms(entries: list[dict[str, Any]], cfg: Optional[LocatedConfig]
         else:
             obj = CONVERTER.structure(params, cls)
         if isinstance(obj, Mixing):
-            if split != "train" or task != "classification":
+            if task != "classification":
+                # mixup/cutmix blend class labels; blended masks would need soft per-pixel targets
+                raise err(path + ("name",), f"mixing (mixup/cutmix) is not supported for {task}: "
+                          "it mixes classification labels only; remove it from this list")
+            if split != "train":
                 raise err(path + ("name",), "mixing applies to classification training batches only "
                           "(augmentation.train)")
             mixing = obj
         else:
+            if hasattr(obj, "mask_fill"):
+                obj.mask_fill = ignore_index
             steps.append(obj)
     return Compose(steps), mixing

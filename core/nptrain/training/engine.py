@@ -23,7 +23,7 @@ from nptrain.errors import UserError
 from nptrain.training import checkpoint_io as ckio
 from nptrain.training import outputs
 from nptrain.training.ema import ModelEMA, parse_ema
-from nptrain.training.metrics import Metric, make_metric
+from nptrain.training.metrics import Metric, format_class_table, make_metric
 from nptrain.training.optim import build_optimizer, parse_optimizer, parse_scheduler, set_lr
 from nptrain.training.setup import (
     Dist, backbone_eval, build_data, build_task_model, freeze_backbone, init_distributed, loss_targets,
@@ -253,6 +253,7 @@ class Trainer:
         if better:
             self.best = {"epoch": row["epoch"], "key": key, "value": value,
                          "metrics": {k: v for k, v in row.items() if k.startswith("valid_")}}
+            self.best.update(metric.details(self.data.classes))  # segmentation: per-class IoU
             if self.dist.main and run_dir is not None:
                 ckio.save_weights(self.eval_model(), run_dir / "weights" / "best.safetensors")
 
@@ -348,6 +349,8 @@ class Trainer:
         if self.best:
             self.log(f"best epoch {self.best['epoch']}: {self.best['key'][6:]} {self.best['value']:.4f}  "
                      f"({summary['wall_time_s']:.1f}s)  → {run_dir}")
+            if self.best.get("per_class_iou"):
+                self.log(format_class_table(self.best))
 
 
 def _copy_model(model: nn.Module) -> nn.Module:

@@ -2,7 +2,7 @@
 reduces them with one ``all_reduce(SUM)`` and gets exactly the single-process numbers."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -25,6 +25,14 @@ class Metric:
 
     def compute(self) -> dict[str, float]:
         raise NotImplementedError
+
+    def details(self, classes: list[str]) -> dict[str, Any]:
+        """Per-class results for summary.json and ``nptrain evaluate`` (none by default)."""
+        return {}
+
+    def table(self, classes: list[str]) -> str:
+        """The per-class results as a printable table ("" when the task has none)."""
+        return ""
 
     def reduce(self) -> None:
         """Sum the state over all ranks (no-op without torch.distributed)."""
@@ -91,7 +99,8 @@ class SegmentationMetric(Metric):
     def update(self, logits, target, loss):
         masks = target["masks"]
         pred = logits.argmax(1)
-        valid = masks != self.ignore_index
+        # ignore_index pixels (and any id outside the classes) are not counted anywhere
+        valid = (masks != self.ignore_index) & (masks >= 0) & (masks < self.num_classes)
         idx = masks[valid] * self.num_classes + pred[valid]
         conf = torch.bincount(idx.flatten(), minlength=self.num_classes ** 2).to(torch.float64)
         n = masks.shape[0]
@@ -104,18 +113,50 @@ class SegmentationMetric(Metric):
     def load(self, state):
         self.sums = state.to(torch.float64)
 
-    def compute(self):
+    def confusion(self) -> torch.Tensor:
+        """``(C, C)`` pixel counts, rows = true class, columns = predicted class."""
         c = self.num_classes
-        conf = self.sums[:-2].view(c, c)
-        n, loss = self.sums[-2:].tolist()
+        return self.sums[:-2].view(c, c)
+
+    def per_class_iou(self) -> list[Optional[float]]:
+        """IoU of each class; None for a class that is neither in the masks nor predicted
+        (it is left out of the mean instead of counting as 0 or 1)."""
+        conf = self.confusion()
         inter = conf.diag()
         union = conf.sum(0) + conf.sum(1) - inter
-        present = union > 0
-        values = {"miou": float((inter[present] / union[present]).mean()) if present.any() else 0.0,
-                  "pixel_accuracy": float(inter.sum() / conf.sum().clamp(min=1))}
+        return [float(i / u) if u > 0 else None for i, u in zip(inter.tolist(), union.tolist())]
+
+    def compute(self):
+        conf = self.confusion()
+        n, loss = self.sums[-2:].tolist()
+        ious = [v for v in self.per_class_iou() if v is not None]
+        values = {"miou": sum(ious) / len(ious) if ious else 0.0,
+                  "pixel_accuracy": float(conf.diag().sum() / conf.sum().clamp(min=1))}
         out = {"loss": loss / max(n, 1.0)}
         out.update({k: values[k] for k in self.names})
         return out
+
+
+    def details(self, classes):
+        conf = self.confusion()
+        pixels = conf.sum(1).tolist()
+        return {"per_class_iou": {name: iou for name, iou in zip(classes, self.per_class_iou())},
+                "per_class_pixels": {name: int(n) for name, n in zip(classes, pixels)}}
+
+    def table(self, classes):
+        return format_class_table(self.details(classes))
+
+
+def format_class_table(details: dict[str, Any]) -> str:
+    """``details()`` of a segmentation metric as aligned text: class, IoU ("-": absent), pixels."""
+    ious, pixels = details.get("per_class_iou", {}), details.get("per_class_pixels", {})
+    rows = [("class", "IoU", "pixels")]
+    for name, iou in ious.items():
+        rows.append((name, "-" if iou is None else f"{iou:.4f}", str(pixels.get(name, 0))))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}" for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
 
 
 def make_metric(task: str, num_classes: int, names: Optional[list[str]] = None, ignore_index: int = 255) -> Metric:

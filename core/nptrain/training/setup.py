@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import attrs
 import numpy as np
@@ -16,6 +16,7 @@ from torch import nn
 
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.datasets import ImageClassificationDataset, build_dataset
+from nptrain.data.segmentation import SegmentationDataset, build_seg_dataset
 from nptrain.data.transforms import Compose, Mixing, build_transforms
 from nptrain.errors import UserError
 
@@ -65,10 +66,17 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+TaskDataset = Union[ImageClassificationDataset, SegmentationDataset]
+# the dataset builder of each task: (data config, split, transform, pinned classes) -> dataset
+DATASET_BUILDERS: dict[str, Callable[..., TaskDataset]] = {
+    "classification": build_dataset, "segmentation": build_seg_dataset,
+}
+
+
 @attrs.define
 class Data:
-    train: Optional[ImageClassificationDataset]
-    valid: ImageClassificationDataset
+    train: Optional[TaskDataset]
+    valid: TaskDataset
     classes: list[str]
     mixing: Optional[Mixing]
 
@@ -76,18 +84,21 @@ class Data:
 def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Optional[list[str]] = None) -> Data:
     run = loaded.run
     task = loaded.model.task
-    if task != "classification":
-        raise UserError(f"datasets for task {task!r} are not implemented yet (classification is)")
+    builder = DATASET_BUILDERS.get(task)
+    if builder is None:
+        raise UserError(f"datasets for task {task!r} are not implemented yet "
+                        f"({', '.join(DATASET_BUILDERS)} are)")
     cfg = loaded.located
-    train_tf, mixing = build_transforms(run.augmentation.train, cfg, "train", task)
-    eval_tf, _ = build_transforms(run.augmentation.inference, cfg, "inference", task)
+    ignore = run.data.ignore_index
+    train_tf, mixing = build_transforms(run.augmentation.train, cfg, "train", task, ignore)
+    eval_tf, _ = build_transforms(run.augmentation.inference, cfg, "inference", task, ignore)
     train = None
     if need_train:
-        train = build_dataset(run.data, "train", train_tf, classes)
+        train = builder(run.data, "train", train_tf, classes)
         classes = train.classes
     if run.data.path.valid is None:
         raise UserError("data.path.valid is not set: training and evaluation need a validation split")
-    valid = build_dataset(run.data, "valid", eval_tf, classes)
+    valid = builder(run.data, "valid", eval_tf, classes)
     if train is not None and valid.classes != train.classes:
         raise UserError(f"data.path.valid has classes {valid.classes}, train has {train.classes}; "
                         "set data.id_mapping so both use the same mapping")
@@ -99,7 +110,8 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
 
 
 def inference_transform(loaded: LoadedConfig) -> Compose:
-    return build_transforms(loaded.run.augmentation.inference, loaded.located, "inference", loaded.model.task)[0]
+    return build_transforms(loaded.run.augmentation.inference, loaded.located, "inference", loaded.model.task,
+                            loaded.run.data.ignore_index)[0]
 
 
 def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint: bool = True,
