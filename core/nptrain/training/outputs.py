@@ -13,12 +13,14 @@ from nptrain.training_io import atomic_write_bytes
 
 def new_run_dir(output_dir: str, task: str, name: str) -> Path:
     """``<output_dir>/<task>/<name>``, or ``<name>2``, ``<name>3`` … if taken: never overwrites.
+    A name that ends in a digit gets ``-2``, ``-3`` (``resnet18-2``, not ``resnet182``).
     ``mkdir(exist_ok=False)`` makes the claim atomic when two runs start at once."""
     base = Path(output_dir) / task
     base.mkdir(parents=True, exist_ok=True)
+    sep = "-" if name[-1:].isdigit() else ""
     n = 1
     while True:
-        path = base / (name if n == 1 else f"{name}{n}")
+        path = base / (name if n == 1 else f"{name}{sep}{n}")
         try:
             path.mkdir()
             (path / "weights").mkdir()
