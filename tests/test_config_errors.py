@@ -142,3 +142,27 @@ def test_no_model_is_explained(write):
 def test_head_task_mismatch(write):
     path = write("c.yaml", BASE.replace("task: classification", "task: segmentation"))
     assert error_of([path]).startswith(f"{path}:10:13: model.architecture.head.name: head 'fc' does not support task 'segmentation'")
+
+
+DETECTION = """
+model:
+  task: detection
+  name: yolox_nano
+  postprocessor:
+    params:
+      score_thresh: 0.05
+      nms_thresh: 0.5
+"""
+
+
+def test_detection_postprocessor_is_typed_and_range_checked(write):
+    loaded = load_config([write("d.yaml", DETECTION)])
+    params = loaded.model.postprocessor.params
+    assert (params.score_thresh, params.nms_thresh, params.max_detections, params.class_agnostic) == (0.05, 0.5, 100, False)
+    path = write("d.yaml", DETECTION.replace("nms_thresh: 0.5", "nms_thresh: 1.5"))
+    assert error_of([path]) == f"{path}:7:19: model.postprocessor.params.nms_thresh: invalid value 1.5: must be <= 1.0"
+    path = write("d.yaml", DETECTION.replace("nms_thresh: 0.5", "nms_tresh: 0.5"))
+    assert error_of([path]) == (f"{path}:7:7: model.postprocessor.params.nms_tresh: unknown field 'nms_tresh' "
+                                "(did you mean 'nms_thresh'?)")
+    path = write("d.yaml", DETECTION + "      max_detections: 0\n")
+    assert error_of([path]).startswith(f"{path}:8:23: model.postprocessor.params.max_detections: invalid value 0")

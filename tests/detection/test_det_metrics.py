@@ -9,6 +9,7 @@ import torch
 from nptrain.detection.boxes import xyxy_to_cxcywh
 from nptrain.detection.metrics import DetectionEvaluator, DetectionMetric
 from nptrain.detection.postprocess import Detections, PostProcessConfig, postprocess
+from nptrain.errors import UserError
 
 pytest.importorskip("faster_coco_eval")
 
@@ -104,5 +105,81 @@ def test_detection_metric_engine_interface():
     metric.reduce()  # no process group: a no-op
     assert metric.compute() == {"loss": 2.0, "map50": 1.0, "recall50": 1.0}
     assert metric.primary == "map50"
-    with pytest.raises(ValueError, match="not a detection metric"):
+    with pytest.raises(UserError, match="metric_names: 'miou' is not a detection metric"):
         DetectionMetric(2, names=["miou"])
+    assert DetectionMetric(2).primary == "map50_95"  # best weights follow the strictest metric by default
+
+
+def test_class_agnostic_nms_suppresses_across_classes():
+    pred = raw_output([([0, 0, 10, 10], 0.9, [0.9, 0.1]), ([1, 0, 11, 10], 0.9, [0.1, 0.7])])
+    per_class = postprocess(pred, PostProcessConfig(score_thresh=0.1, iou_thresh=0.5))[0]
+    agnostic = postprocess(pred, PostProcessConfig(score_thresh=0.1, iou_thresh=0.5, class_agnostic=True))[0]
+    assert per_class.classes.tolist() == [0, 1] and agnostic.classes.tolist() == [0]
+
+
+def test_per_class_ap_details_and_table():
+    """Class 0 found exactly (AP 1), class 1's only box missed (AP 0), class 2 absent (None)."""
+    metric = DetectionMetric(num_classes=3)
+    pred = raw_output([([0, 0, 10, 10], 0.99, [0.99, 0.01, 0.01])])
+    metric.update(pred, {"boxes": GT[:1], "classes": GT_CLS[:1], "image_size": torch.tensor([[64, 64]])}, loss=1.0)
+    values = metric.compute()
+    assert values["map50"] == pytest.approx(0.5) and values["recall50"] == pytest.approx(0.5)
+    details = metric.details(["a", "b", "c"])
+    assert details["per_class_ap50"] == {"a": pytest.approx(1.0), "b": 0.0, "c": None}
+    assert details["per_class_ap50_95"]["a"] == pytest.approx(1.0) and details["per_class_boxes"] == {"a": 1, "b": 1, "c": 0}
+    rows = metric.table(["a", "b", "c"]).splitlines()
+    assert rows[0].split() == ["class", "AP50:95", "AP50", "boxes"]
+    assert rows[2].split() == ["a", "1.0000", "1.0000", "1"] and rows[4].split() == ["c", "-", "-", "0"]
+
+
+DDP_WORKER = """
+import sys
+import torch
+import torch.distributed as dist
+from nptrain.detection.boxes import xyxy_to_cxcywh
+from nptrain.detection.metrics import DetectionMetric
+
+rank, port = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+gen = torch.Generator().manual_seed(0)
+gts = [torch.rand(3, 2, generator=gen) * 40 for _ in range(5)]
+gts = [torch.cat((g, g + 5 + torch.rand(3, 2, generator=gen) * 20), 1) for g in gts]
+classes = [torch.randint(0, 2, (3,), generator=gen) for _ in range(5)]
+# noisy predictions: jittered gt boxes with random scores/classes, plus some spurious boxes
+preds = []
+for g in gts:
+    boxes = torch.cat((g + torch.randn(3, 4, generator=gen) * 2, torch.rand(2, 4, generator=gen) * 40), 0)
+    boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+    logits = torch.randn(5, 3, generator=gen) * 3
+    preds.append(torch.cat((xyxy_to_cxcywh(boxes), logits), 1))
+pred = torch.stack(preds)
+# uneven shards, as the validation sampler gives: rank 0 images 0-2, rank 1 images 3-4
+sl = slice(0, 3) if rank == 0 else slice(3, 5)
+m = DetectionMetric(2)
+m.update(pred[sl], {"boxes": gts[sl], "classes": classes[sl]}, 1.0)
+m.reduce()
+single = DetectionMetric(2)
+single.update(pred, {"boxes": gts, "classes": classes}, 1.0)
+a, b = m.compute(), single.compute()
+assert a == b, (a, b)
+assert 0 < b["map50"] < 1, b
+print("ok", rank)
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_gathered_metrics_equal_single_process(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "worker.py"
+    script.write_text(DDP_WORKER)
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert "ok 0" in outs[0] and "ok 1" in outs[1]

@@ -58,6 +58,13 @@ def _yolox(dep_mul: float, wid_mul: float, depthwise: bool = False) -> dict:
 @hookimpl
 def nptrain_presets():
     return [
+        PresetRecord(name="yolox_nano", task="detection", default_input_size=416,
+                     architecture=_yolox(0.33, 0.25, depthwise=True), losses=({"criterion": "yolox_loss"},),
+                     description="YOLOX-nano: depthwise cspdarknet (dep 0.33, wid 0.25) + yolopafpn + decoupled head; "
+                                 "0.91M params at 80 classes."),
+        PresetRecord(name="yolox_tiny", task="detection", default_input_size=416, architecture=_yolox(0.33, 0.375),
+                     losses=({"criterion": "yolox_loss"},),
+                     description="YOLOX-tiny: cspdarknet (dep 0.33, wid 0.375) + yolopafpn + decoupled head; 5.06M params at 80 classes."),
         PresetRecord(name="yolox_s", task="detection", default_input_size=640, architecture=_yolox(0.33, 0.5),
                      losses=({"criterion": "yolox_loss"},),
                      description="YOLOX-s: cspdarknet (dep 0.33, wid 0.5) + yolopafpn + decoupled head; 8.97M params at 80 classes."),

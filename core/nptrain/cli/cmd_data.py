@@ -1,14 +1,15 @@
 """``nptrain data NAME DIR``: write a small built-in dataset.
 
 ``digits`` (classification: scikit-learn's 8×8 digits, one folder per class), ``shapes``
-(segmentation: synthetic 64×64 shapes with index masks) and ``nuclei`` (segmentation: real
-fluorescence-microscopy nuclei tiles from the image the stardist package ships).
+(segmentation: synthetic 64×64 shapes with index masks), ``shapes-det`` (detection: synthetic
+64-128 px shapes with YOLO txt and COCO json labels) and ``nuclei`` (real fluorescence-microscopy
+nuclei tiles from the image the stardist package ships: masks, or boxes with ``--task detection``).
 """
 from __future__ import annotations
 
 import argparse
 
-DATASETS = ("digits", "shapes", "nuclei")
+DATASETS = ("digits", "shapes", "shapes-det", "nuclei")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="digits: stratified validation share (default 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="split/generation seed (default 0: the same files everywhere)")
     parser.add_argument("--count", type=int, default=None, metavar="N",
-                        help="shapes: training images (default 192; valid gets a quarter as many)")
+                        help="shapes / shapes-det: training images (default 192 / 320; valid gets a quarter as many)")
+    parser.add_argument("--task", choices=("segmentation", "detection"), default="segmentation",
+                        help="nuclei: masks (segmentation, default) or one box per nucleus (detection)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose another folder or remove it")
+    if args.task == "detection" and args.dataset != "nuclei":
+        raise UserError(f"--task applies to nuclei only; {args.dataset} has one task"
+                        + (" (for synthetic detection data use shapes-det)" if args.dataset == "shapes" else ""))
     if args.dataset == "digits":
         from nptrain.data.digits import write_digits
 
@@ -46,6 +52,22 @@ def run(args: argparse.Namespace) -> int:
         counts = write_shapes(out, n_train=n, n_valid=max(1, n // 4), seed=args.seed)
         print(f"wrote {counts['train']} train and {counts['valid']} valid 64x64 images with masks "
               f"(classes {', '.join(SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,masks}}")
+    elif args.dataset == "shapes-det":
+        from nptrain.data.shapes_det import DET_SHAPE_CLASSES, write_shapes_det
+
+        n = 320 if args.count is None else args.count
+        if n < 4:
+            raise UserError("--count must be at least 4")
+        counts = write_shapes_det(out, n_train=n, n_valid=max(1, n // 4), seed=args.seed)
+        print(f"wrote {counts['train']} train and {counts['valid']} valid 64-128 px images with YOLO labels and "
+              f"coco.json (classes {', '.join(DET_SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,labels}}")
+    elif args.task == "detection":
+        from nptrain.data.nuclei import NUCLEI_DET_CLASSES, write_nuclei_detection
+
+        counts = write_nuclei_detection(out)
+        print(f"wrote {counts['train']} train and {counts['valid']} valid 128x128 tiles with "
+              f"{counts['boxes_train']} / {counts['boxes_valid']} boxes (class {NUCLEI_DET_CLASSES[0]}) "
+              f"to {out}/{{train,valid}}/{{images,labels}}")
     else:
         from nptrain.data.nuclei import NUCLEI_CLASSES, write_nuclei
 

@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.config.loader import load_config
     from nptrain.modeling.builder import build_loss
     from nptrain.training.engine import evaluate
-    from nptrain.training.metrics import make_metric
-    from nptrain.training.setup import build_data, build_task_model, pick_device, Dist
+    from nptrain.training.setup import build_data, build_task_model, make_task_metric, pick_device, Dist
     from nptrain.data.loader import make_loader
 
     paths, overrides = split_items(args.items)
@@ -70,10 +69,9 @@ def run(args: argparse.Namespace) -> int:
     model = model.to(device)
     loader = make_loader(data.valid, batch_size=env.batch_size, shuffle=False, seed=env.seed,
                          num_workers=env.num_workers)
-    metric = make_metric(loaded.model.task, len(data.classes), loaded.run.logging.metrics.metric_names,
-                         loaded.run.data.ignore_index)
+    metric = make_task_metric(loaded, len(data.classes))
     values = evaluate(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.model.task, device)
-    details = metric.details(data.classes)  # segmentation: per-class IoU
+    details = metric.details(data.classes)  # per-class IoU (segmentation) or AP (detection)
     if args.json:
         print(json.dumps({"samples": len(data.valid), **values, **details}))
     else:

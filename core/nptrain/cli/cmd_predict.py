@@ -1,10 +1,13 @@
-"""``nptrain predict RUN_DIR IMAGE... [--topk K] [-o OUT]``.
+"""``nptrain predict RUN_DIR IMAGE... [--topk K] [--score-thresh S] [-o OUT]``.
 
 Classification prints the top-k classes with probabilities. Segmentation writes, per image,
 ``OUT/<stem>_mask.png`` (a palette PNG whose pixel values are the class ids, at the image's own size)
 and ``OUT/<stem>_overlay.png`` (the image with the class colours blended in). Logits are resized
 back to the original size before the argmax; inference pipelines that crop or pad are mapped back
 by that resize only, so keep segmentation inference to ``resize`` + ``normalize`` for exact masks.
+Detection writes ``OUT/<stem>_boxes.png`` (the image with boxes, class names and scores drawn) and one
+``OUT/detections.json`` with every image's boxes in its own pixels; the inverse of the inference
+pipeline's resize/pad geometry maps boxes back, so letterboxing is undone exactly.
 """
 from __future__ import annotations
 
@@ -18,8 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files")
     parser.add_argument("--topk", type=int, default=1, metavar="K", help="classification: classes to show per image (default 1)")
     parser.add_argument("-o", "--output", default=None, metavar="OUT",
-                        help="segmentation: folder for masks and overlays (default RUN_DIR/predictions)")
+                        help="segmentation / detection: output folder (default RUN_DIR/predictions)")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
+    parser.add_argument("--score-thresh", type=float, default=0.3, metavar="S",
+                        help="detection: lowest score drawn and listed (default 0.3; NMS and max detections come "
+                             "from model.postprocessor)")
 
 
 def class_colors(n: int, palette: Optional[list[list[int]]] = None) -> list[tuple[int, int, int]]:
@@ -67,10 +73,7 @@ def _predict_segmentation(loaded, model, classes: list[str], paths: list[str], o
             if tuple(logits.shape[-2:]) != tuple(raw.shape[-2:]):
                 logits = F.interpolate(logits, size=raw.shape[-2:], mode="bilinear", align_corners=False)
             pred = logits.argmax(1)[0].to(torch.uint8).numpy()
-            stem = Path(path).stem
-            if stem in stems:  # two inputs with one name must not overwrite each other
-                stem = f"{stem}_{len(stems)}"
-            stems.add(stem)
+            stem = _unique_stem(path, stems)
             mask = Image.frombytes("P", (pred.shape[1], pred.shape[0]), np.ascontiguousarray(pred).tobytes())
             mask.putpalette(flat_palette)
             mask.save(out / f"{stem}_mask.png")
@@ -82,6 +85,63 @@ def _predict_segmentation(loaded, model, classes: list[str], paths: list[str], o
             counts = np.bincount(pred.ravel(), minlength=len(classes))
             share = "  ".join(f"{classes[i]} {c / pred.size:.1%}" for i, c in enumerate(counts) if c)
             print(f"{path}: {out / (stem + '_mask.png')}  ({share})")
+
+
+def _unique_stem(path: str, stems: set[str]) -> str:
+    stem = Path(path).stem
+    if stem in stems:  # two inputs with one name must not overwrite each other
+        stem = f"{stem}_{len(stems)}"
+    stems.add(stem)
+    return stem
+
+
+def _predict_detection(loaded, model, classes: list[str], paths: list[str], out: Path, score_thresh: float) -> None:
+    import json
+    import re
+
+    import torch
+    from PIL import Image
+
+    from nptrain.data.box_geometry import invert_boxes
+    from nptrain.data.datasets import read_image
+    from nptrain.detection.boxes import clip_boxes
+    from nptrain.detection.draw import draw_detections
+    from nptrain.detection.postprocess import postprocess
+    from nptrain.errors import UserError
+    from nptrain.training.setup import inference_transform, main_output, postprocess_config
+    from nptrain.training_io import atomic_write_bytes
+
+    if not 0.0 <= score_thresh < 1.0:
+        raise UserError(f"--score-thresh must be in [0, 1), got {score_thresh}")
+    transform = inference_transform(loaded)
+    post = postprocess_config(loaded, score_thresh=score_thresh)
+    out.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(0)
+    stems: set[str] = set()
+    results: dict[str, list[dict]] = {}
+    with torch.no_grad():
+        for path in paths:
+            raw = read_image(Path(path))
+            h, w = raw.shape[-2:]
+            # the identity, carried through the pipeline to learn how it moved the picture
+            image, target = transform(raw.float().div(255.0), {"affine": torch.tensor([1.0, 1.0, 0.0, 0.0])}, gen)
+            det = postprocess(main_output(model(image[None])), post, image_size=tuple(image.shape[-2:]))[0]
+            boxes = clip_boxes(invert_boxes(det.boxes, target["affine"]), float(h), float(w))
+            stem = _unique_stem(path, stems)
+            picture = Image.fromarray(raw.permute(1, 2, 0).numpy())
+            draw_detections(picture, boxes, det.scores, det.classes, classes).save(out / f"{stem}_boxes.png")
+            results[path] = [{"class": classes[int(c)], "class_id": int(c), "score": round(float(s), 4),
+                              "box_xyxy": [round(float(v), 2) for v in b]}
+                             for b, s, c in zip(boxes, det.scores, det.classes)]
+            found = ", ".join(f"{r['class']} {r['score']:.2f}" for r in results[path][:5])
+            more = f" (+{len(det) - 5})" if len(det) > 5 else ""
+            print(f"{path}: {len(det)} detection(s){': ' + found + more if len(det) else ''} "
+                  f"-> {out / (stem + '_boxes.png')}")
+    text = json.dumps(results, indent=1)
+    # one line per box: put the four numbers of every box_xyxy list back on a single line
+    text = re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+    atomic_write_bytes(out / "detections.json", text.encode())
+    print(f"detections: {out / 'detections.json'}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,8 +161,12 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.output) if args.output else run_dir / "predictions"
         _predict_segmentation(loaded, model, classes, args.images, out)
         return 0
+    if task == "detection":
+        out = Path(args.output) if args.output else run_dir / "predictions"
+        _predict_detection(loaded, model, classes, args.images, out, args.score_thresh)
+        return 0
     if task != "classification":
-        raise UserError(f"predict supports classification and segmentation runs (this run is {task})")
+        raise UserError(f"predict supports classification, segmentation and detection runs (this run is {task})")
     if args.topk < 1:
         raise UserError("--topk must be at least 1")
     k = min(args.topk, len(classes))

@@ -40,6 +40,32 @@ class LossConfig:
     params: dict[str, Any] = attrs.Factory(dict)
 
 
+def _fraction(lo_open: bool):
+    lo = attrs.validators.gt(0.0) if lo_open else attrs.validators.ge(0.0)
+    return [lo, attrs.validators.le(1.0)]
+
+
+@attrs.define(kw_only=True)
+class PostprocessorParams:
+    """Detection post-processing (outside the model, so exports keep the raw output).
+
+    The defaults suit validation mAP: a low ``score_thresh`` keeps the whole precision-recall curve.
+    ``nptrain predict`` draws with its own ``--score-thresh`` (default 0.3) unless given here."""
+
+    score_thresh: float = attrs.field(default=0.01, validator=_fraction(False))  # sigmoid(obj) * sigmoid(class)
+    nms_thresh: float = attrs.field(default=0.65, validator=_fraction(True))  # IoU above which NMS suppresses
+    class_agnostic: bool = False  # NMS across classes (one box per object even if two classes fire)
+    max_detections: int = attrs.field(default=100, validator=attrs.validators.ge(1))  # per image, after NMS
+    pre_nms_topk: int = attrs.field(default=1000, validator=attrs.validators.ge(1))  # candidates entering NMS
+
+
+@attrs.define(kw_only=True)
+class PostprocessorConfig:
+    """``model.postprocessor`` (NetsPresso's layout: ``{params: {score_thresh, nms_thresh, class_agnostic}}``)."""
+
+    params: PostprocessorParams = attrs.Factory(PostprocessorParams)
+
+
 @attrs.define(kw_only=True)
 class ModelConfig:
     task: Task = "classification"
@@ -50,3 +76,5 @@ class ModelConfig:
     freeze_backbone: bool = False
     architecture: ArchitectureConfig = attrs.Factory(ArchitectureConfig)
     losses: list[LossConfig] = attrs.Factory(list)
+    # detection only (ignored by the other tasks); None: the defaults of PostprocessorParams
+    postprocessor: Optional[PostprocessorConfig] = None

@@ -14,7 +14,8 @@ import attrs
 @attrs.define(kw_only=True)
 class SplitPath:
     """One split: ``image`` folder (class-per-folder, or flat with a CSV ``label`` file ``image_id,class``;
-    segmentation: ``label`` is the folder of masks, matched to images by file stem)."""
+    segmentation: ``label`` is the folder of masks, matched to images by file stem; detection: ``label`` is
+    a folder of YOLO ``.txt`` files (one per image stem) or a COCO ``.json`` file)."""
 
     image: Optional[str] = None
     label: Optional[str] = None
@@ -45,7 +46,8 @@ class DataConfig:
     name: Optional[str] = None
     format: Literal["local"] = "local"
     path: DataPath = attrs.Factory(DataPath)
-    # list of class names, {index: name} mapping, or a .json file holding either;
+    # list of class names, {index: name} mapping, or a .json file holding either (required for YOLO
+    # detection labels, which hold class ids only; COCO json brings its own categories);
     # segmentation also takes {colour: name}, e.g. {'(0, 0, 0)': background, '(128, 0, 0)': cat}
     id_mapping: Union[list[str], dict[str, Any], str, None] = None
     ignore_index: int = 255
@@ -84,7 +86,8 @@ class ModelSaveOptions:
 
 @attrs.define(kw_only=True)
 class MetricsConfig:
-    # None: the task's defaults (classification: top1_accuracy, top5_accuracy; segmentation: miou, pixel_accuracy)
+    # None: the task's defaults (classification: top1_accuracy, top5_accuracy; segmentation: miou, pixel_accuracy;
+    # detection: map50_95, map50, map75, precision50, recall50); the first one picks weights/best
     metric_names: Optional[list[str]] = None
 
 

@@ -7,6 +7,7 @@ failed; :func:`structure` walks that tree back to a config path and raises one
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from typing import Any, Literal, Sequence, TypeVar
 
@@ -151,6 +152,12 @@ def _explain(path: tuple, leaf: BaseException, cfg: LocatedConfig) -> ConfigErro
     if isinstance(leaf, (TypeError, ValueError)) and "argument" in str(leaf):
         return cfg.error(path, f"invalid value: {leaf}")
     value = _lookup(cfg.data, path)
+    # attrs validators run in __init__, after cattrs has left the field: their message
+    # ("'name' must be <= 1.0: 1.5") is the only place that still names the field
+    field = re.match(r"'(\w+)' must be", str(leaf))
+    if field and isinstance(value, dict) and field.group(1) in value:
+        path, value = path + (field.group(1),), value[field.group(1)]
+        return cfg.error(path, f"invalid value {_describe(value)}: {str(leaf).rsplit(':', 1)[0].split(' ', 1)[1]}")
     return cfg.error(path, f"invalid value {_describe(value)}: {leaf}")
 
 

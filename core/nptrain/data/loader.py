@@ -51,12 +51,20 @@ class SeededSampler(Sampler):
         return len(self._indices())
 
 
-def collate(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+# per-image targets whose length varies (detection boxes): kept as lists, never stacked, even when a
+# batch happens to hold equal counts, so consumers always see the same type
+LIST_KEYS = frozenset({"boxes", "classes"})
+
+
+def collate(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, dict[str, Any]]:
     images = torch.stack([b[0] for b in batch])
-    target: dict[str, torch.Tensor] = {}
+    target: dict[str, Any] = {}
     for key in batch[0][1]:
         values = [b[1][key] for b in batch]
-        target[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else torch.tensor(values)
+        if key in LIST_KEYS:
+            target[key] = values
+        else:
+            target[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else torch.tensor(values)
     return images, target
 
 

@@ -16,15 +16,17 @@ SHAPE_CLASSES = ["background", "disc", "square", "triangle"]
 SHAPE_PALETTE = [(0, 0, 0), (220, 60, 60), (60, 180, 75), (70, 110, 230)]
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Low-saturation texture: grey waves in random directions plus pixel noise."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    grey = np.full((size, size), rng.uniform(0.3, 0.7), np.float32)
+def _background(rng: np.random.Generator, size: int, width: int | None = None) -> np.ndarray:
+    """Low-saturation texture: grey waves in random directions plus pixel noise (``size`` high,
+    ``width`` wide, square by default)."""
+    width = size if width is None else width
+    yy, xx = np.mgrid[0:size, 0:width].astype(np.float32) / size
+    grey = np.full((size, width), rng.uniform(0.3, 0.7), np.float32)
     for _ in range(2):
         fy, fx = rng.uniform(-4.0, 4.0, 2)
         grey += 0.12 * np.sin(2 * np.pi * (fy * yy + fx * xx) + rng.uniform(0, 2 * np.pi))
     tint = rng.uniform(-0.05, 0.05, 3).astype(np.float32)
-    return grey[..., None] + tint + rng.normal(0, 0.06, (size, size, 3)).astype(np.float32)
+    return grey[..., None] + tint + rng.normal(0, 0.06, (size, width, 3)).astype(np.float32)
 
 
 def _vivid_color(rng: np.random.Generator) -> np.ndarray:

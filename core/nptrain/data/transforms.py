@@ -72,7 +72,8 @@ Interp = str  # bilinear | nearest | bicubic
 
 @attrs.define(kw_only=True)
 class Resize:
-    """``resize``: to ``size`` ([h, w] or int); with ``resize_criteria: short|long`` an int sets that side."""
+    """``resize``: to ``size`` ([h, w] or int); with ``resize_criteria: short|long`` an int sets that side
+    (``long`` followed by ``pad`` to the same ``size`` is a letterbox: the aspect ratio is kept)."""
 
     size: Size = 256
     interpolation: Interp = "bilinear"

@@ -17,20 +17,32 @@ import numpy as np
 import torch
 
 from nptrain.detection.boxes import box_iou
+from nptrain.errors import UserError
 from nptrain.detection.postprocess import Detections, PostProcessConfig, postprocess
 from nptrain.training.metrics import Metric
 
 AVAILABLE = ("map50", "map75", "map50_95", "precision50", "recall50")
+# the first is the primary metric, which picks weights/best: the strictest, localisation-sensitive one
+DEFAULT_NAMES = ("map50_95", "map50", "map75", "precision50", "recall50")
 
 
-def _coco_ap(images: list[dict], gts: list[dict], dets: list[dict], num_classes: int) -> tuple[float, float, float]:
-    """(AP50, AP75, AP50:95) over all images, COCO protocol (101-point interpolation, 100 dets)."""
+def _class_ap(precision: np.ndarray, k: int, iou_index: Optional[int]) -> Optional[float]:
+    """AP of category ``k`` from COCOeval's precision array ``(T, R, K, A, M)`` (area "all", most dets);
+    None when the class has no ground truth (every entry is -1)."""
+    p = precision[:, :, k, 0, -1] if iou_index is None else precision[iou_index, :, k, 0, -1]
+    p = p[p > -1]
+    return float(p.mean()) if p.size else None
+
+
+def _coco_eval(images: list[dict], gts: list[dict], dets: list[dict], num_classes: int) -> dict[str, Any]:
+    """COCO protocol (101-point interpolation, 100 dets): AP50, AP75, AP50:95 over all images, and
+    per class AP50:95 / AP50 (None for classes without ground truth)."""
     try:
         from faster_coco_eval import COCO, COCOeval_faster
     except ImportError as exc:  # pragma: no cover - the dependency is declared
         raise ImportError("detection mAP needs faster-coco-eval: pip install faster-coco-eval") from exc
     if not gts:
-        return 0.0, 0.0, 0.0
+        return {"map50": 0.0, "map75": 0.0, "map50_95": 0.0, "per_class": [(None, None)] * num_classes}
     quiet = logging.getLogger(__name__).debug
     gt = COCO({"images": images, "annotations": gts, "categories": [{"id": c + 1, "name": str(c)} for c in range(num_classes)]},
               print_function=quiet)
@@ -40,7 +52,9 @@ def _coco_ap(images: list[dict], gts: list[dict], dets: list[dict], num_classes:
     ev.accumulate()
     ev.summarize()
     ap50_95, ap50, ap75 = (max(float(v), 0.0) for v in ev.stats[:3])
-    return ap50, ap75, ap50_95
+    precision = np.asarray(ev.eval["precision"])
+    per_class = [(_class_ap(precision, k, None), _class_ap(precision, k, 0)) for k in range(num_classes)]
+    return {"map50": ap50, "map75": ap75, "map50_95": ap50_95, "per_class": per_class}
 
 
 def _xywh(boxes: torch.Tensor) -> list[list[float]]:
@@ -103,11 +117,21 @@ class DetectionEvaluator:
         self.dets += [{**d, "image_id": d["image_id"] + shift} for d in other.dets]
         self.counts += other.counts
 
-    def compute(self) -> dict[str, float]:
-        ap50, ap75, ap50_95 = _coco_ap(self.images, self.gts, self.dets, self.num_classes)
+    def evaluate(self) -> dict[str, Any]:
+        """Every metric plus ``per_class``: ``[(AP50:95, AP50), …]`` by class index."""
+        out = _coco_eval(self.images, self.gts, self.dets, self.num_classes)
         tp, n_det, n_gt = (int(v) for v in self.counts)
-        return {"map50": ap50, "map75": ap75, "map50_95": ap50_95,
-                "precision50": tp / n_det if n_det else 0.0, "recall50": tp / n_gt if n_gt else 0.0}
+        out.update(precision50=tp / n_det if n_det else 0.0, recall50=tp / n_gt if n_gt else 0.0)
+        return out
+
+    def gt_counts(self) -> list[int]:
+        counts = [0] * self.num_classes
+        for g in self.gts:
+            counts[g["category_id"] - 1] += 1
+        return counts
+
+    def compute(self) -> dict[str, float]:
+        return {k: v for k, v in self.evaluate().items() if k != "per_class"}
 
 
 class DetectionMetric(Metric):
@@ -117,17 +141,22 @@ class DetectionMetric(Metric):
 
     def __init__(self, num_classes: int, names: Optional[list[str]] = None,
                  postprocess_config: Optional[PostProcessConfig] = None) -> None:
-        self.names = list(names or AVAILABLE)
+        self.names = list(names or DEFAULT_NAMES)
         bad = [n for n in self.names if n not in AVAILABLE]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not a detection metric ({', '.join(AVAILABLE)})")
+            raise UserError(f"logging.metrics.metric_names: {bad[0]!r} is not a detection metric "
+                            f"({', '.join(AVAILABLE)})")
         self.primary = self.names[0]
         self.evaluator = DetectionEvaluator(num_classes)
         self.postprocess_config = postprocess_config or PostProcessConfig()
         self.sums = torch.zeros(2, dtype=torch.float64)  # images, loss sum
+        self._last: Optional[dict[str, Any]] = None  # the evaluation compute() made, reused by details()
 
     def update(self, logits: Any, target: dict, loss: float) -> None:
-        dets = postprocess(logits, self.postprocess_config)
+        size = target.get("image_size")
+        if isinstance(size, torch.Tensor) and size.dim() == 2:
+            size = size[0]  # (B, 2): a batch shares one input size
+        dets = postprocess(logits, self.postprocess_config, image_size=None if size is None else tuple(int(v) for v in size))
         self.evaluator.add(dets, target["boxes"], target["classes"])
         self.sums += torch.tensor([len(dets), loss * len(dets)], dtype=torch.float64)
 
@@ -153,5 +182,29 @@ class DetectionMetric(Metric):
 
     def compute(self) -> dict[str, float]:
         n, loss = self.sums.tolist()
-        values = self.evaluator.compute()
-        return {"loss": loss / max(n, 1.0), **{k: values[k] for k in self.names}}
+        self._last = self.evaluator.evaluate()
+        return {"loss": loss / max(n, 1.0), **{k: self._last[k] for k in self.names}}
+
+    def details(self, classes: list[str]) -> dict[str, Any]:
+        """Per-class AP (None: no ground truth of that class) and ground-truth counts."""
+        values = self._last or self.evaluator.evaluate()
+        counts = self.evaluator.gt_counts()
+        return {"per_class_ap50_95": {name: ap for name, (ap, _) in zip(classes, values["per_class"])},
+                "per_class_ap50": {name: ap for name, (_, ap) in zip(classes, values["per_class"])},
+                "per_class_boxes": {name: n for name, n in zip(classes, counts)}}
+
+    def format_details(self, details: dict[str, Any]) -> str:
+        return format_ap_table(details) if details.get("per_class_ap50_95") else ""
+
+
+def format_ap_table(details: dict[str, Any]) -> str:
+    """``details()`` as aligned text: class, AP50:95, AP50 ("-": no ground truth), boxes."""
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    rows = [("class", "AP50:95", "AP50", "boxes")]
+    for name, ap in details.get("per_class_ap50_95", {}).items():
+        rows.append((name, fmt(ap), fmt(details["per_class_ap50"].get(name)),
+                     str(details.get("per_class_boxes", {}).get(name, 0))))
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{r[0]:<{width[0]}}  " + "  ".join(f"{r[i]:>{width[i]}}" for i in range(1, 4)) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

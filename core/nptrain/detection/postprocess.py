@@ -33,6 +33,7 @@ class PostProcessConfig:
     iou_thresh: float = 0.65
     max_detections: int = 100
     pre_nms_topk: int = 1000  # bounds the NMS cost on a barely-trained model where everything scores
+    class_agnostic: bool = False  # one NMS over all classes instead of one per class
 
 
 def postprocess(outputs: Any, config: Optional[PostProcessConfig] = None,
@@ -53,6 +54,7 @@ def postprocess(outputs: Any, config: Optional[PostProcessConfig] = None,
             boxes, scores, classes = boxes[top], scores[top], classes[top]
         if image_size is not None:
             boxes = clip_boxes(boxes, float(image_size[0]), float(image_size[1]))
-        kept = batched_nms(boxes, scores, classes, cfg.iou_thresh)[: cfg.max_detections]
+        groups = torch.zeros_like(classes) if cfg.class_agnostic else classes
+        kept = batched_nms(boxes, scores, groups, cfg.iou_thresh)[: cfg.max_detections]
         results.append(Detections(boxes[kept], scores[kept], classes[kept]))
     return results

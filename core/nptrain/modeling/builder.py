@@ -47,7 +47,9 @@ def build_model(resolved: ResolvedModel, num_classes: int, name: str = "") -> Ta
 
 
 class WeightedLoss(nn.Module):
-    """Sum of the configured criteria, each times its weight; ``last`` keeps the parts for logging."""
+    """Sum of the configured criteria, each times its weight; ``last`` keeps the parts for logging:
+    each criterion's value under its name, plus the terms a criterion reports in its own ``last``
+    dict (e.g. ``yolox_loss``: ``iou``, ``obj``, ``cls``, ``l1``, ``num_fg``)."""
 
     def __init__(self, criteria: list[nn.Module], weights: list[float], names: list[str]) -> None:
         super().__init__()
@@ -62,6 +64,9 @@ class WeightedLoss(nn.Module):
         for name, weight, crit in zip(self.names, self.weights, self.criteria):
             value = crit(outputs, targets)
             parts[name] = float(value.detach())
+            own = getattr(crit, "last", None)
+            if isinstance(own, dict):
+                parts.update({k: float(v) for k, v in own.items() if k not in parts})
             total = value * weight if total is None else total + value * weight
         self.last = parts
         assert total is not None

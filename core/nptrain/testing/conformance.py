@@ -2,10 +2,10 @@
 
 For each backbone (default params, every task it claims): forward shapes match the declared
 ``feature_info``. For each neck and head: built on a synthetic feature pyramid, outputs have the
-declared shapes. For each preset: forward shape, a training step whose loss gradient reaches
-every trainable parameter, ``torch.fx.symbolic_trace`` parity (exact), a safetensors state-dict
-round trip. For each converter with a source fixture: every source key is mapped and every target
-key filled with the right shape.
+declared shapes (detection heads: ``(2, N, 5 + classes)`` with boxes decoded to pixels). For each
+preset: forward shape, a training step whose loss gradient reaches every trainable parameter,
+``torch.fx.symbolic_trace`` parity (exact), a safetensors state-dict round trip. For each converter
+with a source fixture: every source key is mapped and every target key filled with the right shape.
 """
 from __future__ import annotations
 
@@ -55,6 +55,19 @@ def check_features(outputs: Any, info: FeatureInfo, size: Optional[int], batch: 
         else:
             expected = (batch, feat.channels) + ((size // feat.stride,) * 2 if size else tuple(out.shape[2:]))
             assert tuple(out.shape) == expected, f"feature {i}: shape {tuple(out.shape)} != {expected} (stride {feat.stride})"
+
+
+def check_detection_output(out: torch.Tensor, size: int, batch: int = 2) -> None:
+    """The detection contract: ``(B, N, 5 + NUM_CLASSES)`` rows ``[cx, cy, w, h, obj, classes…]`` with
+    boxes decoded to input pixels (finite, positive sizes, centres within reach of the input)."""
+    assert out.dim() == 3 and out.shape[0] == batch and out.shape[2] == 5 + NUM_CLASSES, \
+        f"detection output {tuple(out.shape)} is not (B={batch}, N, 5 + {NUM_CLASSES})"
+    assert out.shape[1] > 0, "detection output has no predictions"
+    boxes = out[..., :4]
+    assert bool(torch.isfinite(out).all()), "detection output has non-finite values"
+    assert bool((boxes[..., 2:] > 0).all()), "decoded widths/heights must be positive (pixels)"
+    # untrained offsets move a centre by a few strides at most: centres far outside mean undecoded output
+    assert bool((boxes[..., :2].abs() < 4 * size).all()), "box centres are not in input pixels"
 
 
 def _synthetic_features(info: FeatureInfo, size: int, batch: int = 2) -> tuple:
@@ -141,6 +154,8 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
                 assert tuple(out.shape) == (2, NUM_CLASSES)
             elif task == "segmentation":
                 assert out.shape[:2] == (2, NUM_CLASSES) and out.dim() == 4
+            elif task == "detection":
+                check_detection_output(out, input_size)
 
         @pytest.mark.parametrize("prov", cases["preset"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
         def test_preset_forward_fx_roundtrip(self, prov):
@@ -154,6 +169,8 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
                 assert tuple(out.shape) == (2, NUM_CLASSES)
             elif prov.record.task == "segmentation":
                 assert tuple(out.shape) == (2, NUM_CLASSES, size, size)
+            elif prov.record.task == "detection":
+                check_detection_output(out, size)
             traced = torch.fx.symbolic_trace(model)
             with torch.no_grad():
                 assert torch.equal(traced(x), out), "fx-traced output differs from eager"

@@ -23,11 +23,11 @@ from nptrain.errors import UserError
 from nptrain.training import checkpoint_io as ckio
 from nptrain.training import outputs
 from nptrain.training.ema import ModelEMA, parse_ema
-from nptrain.training.metrics import Metric, format_class_table, make_metric
+from nptrain.training.metrics import Metric
 from nptrain.training.optim import build_optimizer, parse_optimizer, parse_scheduler, set_lr
 from nptrain.training.setup import (
     Dist, backbone_eval, build_data, build_task_model, freeze_backbone, init_distributed, loss_targets,
-    main_output, pick_device, seed_everything,
+    main_output, make_task_metric, pick_device, seed_everything, to_cpu,
 )
 
 STATE_FILE = "last_optimizer.pt"
@@ -51,7 +51,7 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, metric: Metric, tas
         targets = loss_targets(task, target, device)
         out = model(images)
         loss = float(criterion(out, targets))
-        metric.update(main_output(out).float().cpu(), {k: v.cpu() for k, v in targets.items()}, loss)
+        metric.update(main_output(out).float().cpu(), {k: to_cpu(v) for k, v in targets.items()}, loss)
     metric.reduce()
     return metric.compute()
 
@@ -89,6 +89,7 @@ class Trainer:
             n = freeze_backbone(self.model)
             self.log(f"freeze_backbone: {n} backbone tensors frozen, backbone BatchNorm kept in eval mode")
         self.criterion = self._build_loss().to(self.device)
+        self._metric()  # a wrong logging.metrics.metric_names fails now, not after the first epoch
         self.optimizer = build_optimizer(self.model, self.opt_cfg)
         self.ema = ModelEMA(self.model, self.ema_cfg) if self.ema_cfg else None
         self.amp = bool(tr.mixed_precision and self.device.type == "cuda")
@@ -151,6 +152,7 @@ class Trainer:
             backbone_eval(self.model)
         loader = self.train_loader
         loader.sampler.set_epoch(epoch)
+        set_loss_epoch(self.criterion, epoch)
         n_iter = len(loader)
         sums: dict[str, float] = {}
         seen, t0 = 0, time.perf_counter()
@@ -242,8 +244,7 @@ class Trainer:
         return run_dir
 
     def _metric(self) -> Metric:
-        return make_metric(self.task, self.num_classes, self.run_cfg.logging.metrics.metric_names,
-                           self.run_cfg.data.ignore_index)
+        return make_task_metric(self.loaded, self.num_classes)
 
     def _update_best(self, row: dict[str, Any], metric: Metric, run_dir: Optional[Path]) -> None:
         by_loss = self.run_cfg.logging.model_save_options.best_model_criterion == "loss"
@@ -253,7 +254,7 @@ class Trainer:
         if better:
             self.best = {"epoch": row["epoch"], "key": key, "value": value,
                          "metrics": {k: v for k, v in row.items() if k.startswith("valid_")}}
-            self.best.update(metric.details(self.data.classes))  # segmentation: per-class IoU
+            self.best.update(metric.details(self.data.classes))  # per-class IoU / AP
             if self.dist.main and run_dir is not None:
                 ckio.save_weights(self.eval_model(), run_dir / "weights" / "best.safetensors")
 
@@ -349,8 +350,18 @@ class Trainer:
         if self.best:
             self.log(f"best epoch {self.best['epoch']}: {self.best['key'][6:]} {self.best['value']:.4f}  "
                      f"({summary['wall_time_s']:.1f}s)  → {run_dir}")
-            if self.best.get("per_class_iou"):
-                self.log(format_class_table(self.best))
+            table = self._metric().format_details(self.best)
+            if table:
+                self.log(table)
+
+
+def set_loss_epoch(criterion: nn.Module, epoch: int) -> None:
+    """Tell every criterion with a ``set_epoch`` (e.g. ``yolox_loss``, whose L1 term starts at an
+    epoch) which epoch is starting; called each epoch, so a resumed run restores it as well."""
+    for module in criterion.modules():  # the configured losses sit inside a WeightedLoss
+        fn = getattr(module, "set_epoch", None)
+        if callable(fn):
+            fn(epoch)
 
 
 def _copy_model(model: nn.Module) -> nn.Module:

@@ -32,6 +32,10 @@ class Metric:
 
     def table(self, classes: list[str]) -> str:
         """The per-class results as a printable table ("" when the task has none)."""
+        return self.format_details(self.details(classes))
+
+    def format_details(self, details: dict[str, Any]) -> str:
+        """A printable table of :meth:`details` output (also of a saved ``best`` record)."""
         return ""
 
     def reduce(self) -> None:
@@ -143,8 +147,8 @@ class SegmentationMetric(Metric):
         return {"per_class_iou": {name: iou for name, iou in zip(classes, self.per_class_iou())},
                 "per_class_pixels": {name: int(n) for name, n in zip(classes, pixels)}}
 
-    def table(self, classes):
-        return format_class_table(self.details(classes))
+    def format_details(self, details):
+        return format_class_table(details) if details.get("per_class_iou") else ""
 
 
 def format_class_table(details: dict[str, Any]) -> str:
@@ -159,9 +163,15 @@ def format_class_table(details: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def make_metric(task: str, num_classes: int, names: Optional[list[str]] = None, ignore_index: int = 255) -> Metric:
+def make_metric(task: str, num_classes: int, names: Optional[list[str]] = None, ignore_index: int = 255,
+                postprocess: Any = None) -> Metric:
+    """The task's metric; ``postprocess`` (a ``PostProcessConfig``) turns detection outputs into boxes."""
     if task == "classification":
         return ClassificationMetric(names)
     if task == "segmentation":
         return SegmentationMetric(num_classes, ignore_index, names)
-    raise UserError(f"training for task {task!r} is not implemented yet (classification and segmentation are)")
+    if task == "detection":
+        from nptrain.detection.metrics import DetectionMetric
+
+        return DetectionMetric(num_classes, names, postprocess)
+    raise UserError(f"training for task {task!r} is not implemented")

@@ -16,6 +16,7 @@ from torch import nn
 
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.datasets import ImageClassificationDataset, build_dataset
+from nptrain.data.detection import DetectionDataset, build_det_dataset
 from nptrain.data.segmentation import SegmentationDataset, build_seg_dataset
 from nptrain.data.transforms import Compose, Mixing, build_transforms
 from nptrain.errors import UserError
@@ -66,10 +67,10 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-TaskDataset = Union[ImageClassificationDataset, SegmentationDataset]
+TaskDataset = Union[ImageClassificationDataset, SegmentationDataset, DetectionDataset]
 # the dataset builder of each task: (data config, split, transform, pinned classes) -> dataset
 DATASET_BUILDERS: dict[str, Callable[..., TaskDataset]] = {
-    "classification": build_dataset, "segmentation": build_seg_dataset,
+    "classification": build_dataset, "segmentation": build_seg_dataset, "detection": build_det_dataset,
 }
 
 
@@ -188,13 +189,51 @@ def backbone_eval(model: nn.Module) -> None:
         part.eval()
 
 
-def loss_targets(task: str, target: dict[str, torch.Tensor], device: torch.device) -> dict[str, Any]:
-    """Dataset targets (``label``/``mask``) → loss targets (``labels``/``masks``, plugin contract)."""
+def loss_targets(task: str, target: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Dataset targets → loss targets (the plugin contract): classification ``labels``, segmentation
+    ``masks``, detection ``boxes``/``classes`` (per-image lists, xyxy input pixels) and ``image_size`` (H, W)."""
     if task == "classification":
         return {"labels": target["label"].to(device, non_blocking=True)}
     if task == "segmentation":
         return {"masks": target["mask"].to(device, non_blocking=True)}
-    raise UserError(f"task {task!r} is not supported by the training engine yet")
+    if task == "detection":
+        # every image of a batch has the same (stacked) size; the loss needs it only to rebuild
+        # anchor grids for eval-mode outputs, which carry none
+        size = tuple(int(v) for v in target["image_size"][0])
+        return {"boxes": [b.to(device, non_blocking=True) for b in target["boxes"]],
+                "classes": [c.to(device, non_blocking=True) for c in target["classes"]],
+                "image_size": size}
+    raise UserError(f"task {task!r} is not supported by the training engine")
+
+
+def to_cpu(value: Any) -> Any:
+    """Tensors, and lists/tuples of them (detection targets), moved to the CPU; anything else as is."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, list):
+        return [to_cpu(v) for v in value]
+    return value
+
+
+def postprocess_config(loaded: LoadedConfig, score_thresh: Optional[float] = None):
+    """``model.postprocessor.params`` as a detection ``PostProcessConfig`` (``score_thresh`` overrides)."""
+    from nptrain.config.model_section import PostprocessorParams
+    from nptrain.detection.postprocess import PostProcessConfig
+
+    post = loaded.model.postprocessor
+    p = post.params if post is not None else PostprocessorParams()
+    return PostProcessConfig(score_thresh=p.score_thresh if score_thresh is None else score_thresh,
+                             iou_thresh=p.nms_thresh, max_detections=p.max_detections,
+                             pre_nms_topk=p.pre_nms_topk, class_agnostic=p.class_agnostic)
+
+
+def make_task_metric(loaded: LoadedConfig, num_classes: int):
+    """The validation metric of ``loaded``'s task (metric names, ignore_index, post-processing)."""
+    from nptrain.training.metrics import make_metric
+
+    run = loaded.run
+    post = postprocess_config(loaded) if loaded.model.task == "detection" else None
+    return make_metric(loaded.model.task, num_classes, run.logging.metrics.metric_names, run.data.ignore_index, post)
 
 
 def main_output(out: Any) -> torch.Tensor:

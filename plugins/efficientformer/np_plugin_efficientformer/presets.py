@@ -45,4 +45,18 @@ def presets() -> list[PresetRecord]:
             description=(f"EfficientFormer-{name[-2:].upper()} (snap-research v1): depths {list(blocks)}, widths "
                          f"{list(channels)}, {vit_num} attention block(s), distillation head; "
                          f"{millions:.1f}M params with 1000 classes")))
+    # segmentation: all four stages (strides 4-32) into SegFormer's all-MLP decoder, as for resnet50
+    seg = architecture("efficientformer_l1")
+    seg["head"] = {"name": "all_mlp_decoder", "params": {"intermediate_channels": 256}}
+    out.append(PresetRecord(
+        name="efficientformer_l1", task="segmentation", architecture=seg, default_input_size=512,
+        description="EfficientFormer-L1 + SegFormer all-MLP decoder (needs np-plugin-segformer)"))
+    # detection: the stride 8/16/32 maps (stages 2-4; fpn skips the stride-4 one) into the core's YOLOX head
+    det = architecture("efficientformer_l1")
+    det["neck"] = {"name": "fpn", "params": {"out_channels": 128, "num_outs": 3, "start_level": 1}}
+    det["head"] = {"name": "anchor_free_decoupled_head"}
+    out.append(PresetRecord(
+        name="efficientformer_l1", task="detection", architecture=det, default_input_size=640,
+        losses=({"criterion": "yolox_loss"},),
+        description="EfficientFormer-L1 (stages 2-4) + fpn + anchor-free decoupled (YOLOX) head"))
     return out

@@ -25,4 +25,13 @@ def presets() -> list[PresetRecord]:
                             architecture={"backbone": backbone(50),
                                           "head": {"name": "all_mlp_decoder", "params": {"intermediate_channels": 256}}},
                             description="ResNet-50 + SegFormer all-MLP decoder (needs np-plugin-segformer)"))
+    # detection: the stride 8/16/32 maps (layer2-4) through the core's fpn into the core's YOLOX head
+    det_backbone = backbone(50)
+    det_backbone["params"] = {**det_backbone["params"], "return_stage_idx": [1, 2, 3]}
+    out.append(PresetRecord(name="resnet50", task="detection", default_input_size=640,
+                            architecture={"backbone": det_backbone,
+                                          "neck": {"name": "fpn", "params": {"out_channels": 256, "num_outs": 3}},
+                                          "head": {"name": "anchor_free_decoupled_head"}},
+                            losses=({"criterion": "yolox_loss"},),
+                            description="ResNet-50 (layer2-4) + fpn + anchor-free decoupled (YOLOX) head"))
     return out
