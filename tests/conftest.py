@@ -64,3 +64,17 @@ def trained_run(tmp_path_factory) -> Path:
     return next((work / "runs").rglob("summary.json")).parent
 
 
+@pytest.fixture
+def config_pair(tmp_path: Path):
+    """config_pair(template, name, extra, **fields) -> [base config, extra config] paths (merged in order):
+    the base is ``template.format(out=tmp_path/"runs", **fields)``, the second holds the test's own YAML."""
+
+    def _write(template: str, name: str, extra: str, **fields) -> list[str]:
+        base = tmp_path / f"{name}_base.yaml"
+        base.write_text(template.format(out=tmp_path / "runs", **fields))
+        over = tmp_path / f"{name}.yaml"
+        over.write_text(textwrap.dedent(extra).lstrip("\n") or "{}\n")
+        return [str(base), str(over)]
+
+    return _write
+

@@ -1,7 +1,6 @@
 """Fixtures for detection engine tests: the synthetic shapes-det folders (written once per session) and configs."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -59,14 +58,10 @@ def small_shapes_det_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def det_config(tmp_path: Path, shapes_det_dir: Path):
+def det_config(config_pair, shapes_det_dir: Path):
     """det_config(extra_yaml="", name="det", data=None) -> [base config, extra config] paths."""
 
     def _make(extra: str = "", name: str = "det", data: Path | None = None) -> list[str]:
-        base = tmp_path / f"{name}_base.yaml"
-        base.write_text(DET_CONFIG.format(data=data or shapes_det_dir, out=tmp_path / "runs"))
-        over = tmp_path / f"{name}.yaml"
-        over.write_text(textwrap.dedent(extra).lstrip("\n") or "{}\n")
-        return [str(base), str(over)]
+        return config_pair(DET_CONFIG, name, extra, data=data or shapes_det_dir)
 
     return _make

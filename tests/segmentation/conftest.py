@@ -1,7 +1,6 @@
 """Fixtures for segmentation tests: the synthetic shapes folders (written once per session) and configs."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -58,14 +57,10 @@ def small_shapes_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def seg_config(tmp_path: Path, shapes_dir: Path):
+def seg_config(config_pair, shapes_dir: Path):
     """seg_config(extra_yaml="", name="seg", data=None) -> [base config, extra config] paths."""
 
     def _make(extra: str = "", name: str = "seg", data: Path | None = None) -> list[str]:
-        base = tmp_path / f"{name}_base.yaml"
-        base.write_text(SEG_CONFIG.format(data=data or shapes_dir, out=tmp_path / "runs"))
-        over = tmp_path / f"{name}.yaml"
-        over.write_text(textwrap.dedent(extra).lstrip("\n") or "{}\n")
-        return [str(base), str(over)]
+        return config_pair(SEG_CONFIG, name, extra, data=data or shapes_dir)
 
     return _make

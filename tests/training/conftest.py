@@ -1,7 +1,6 @@
 """Fixtures for engine tests: the digits folders (written once per session) and small configs."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -53,14 +52,10 @@ def digits_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def small_config(tmp_path: Path, digits_dir: Path):
+def small_config(config_pair, digits_dir: Path):
     """small_config(extra_yaml="", name="small") -> [base config, extra config] paths (merged in order)."""
 
     def _make(extra: str = "", name: str = "small") -> list[str]:
-        base = tmp_path / f"{name}_base.yaml"
-        base.write_text(SMALL_CONFIG.format(data=digits_dir, out=tmp_path / "runs"))
-        over = tmp_path / f"{name}.yaml"
-        over.write_text(textwrap.dedent(extra).lstrip("\n") or "{}\n")
-        return [str(base), str(over)]
+        return config_pair(SMALL_CONFIG, name, extra, data=digits_dir)
 
     return _make
