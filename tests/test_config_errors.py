@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from nptrain.config.loader import load_config
+from nptrain.data.transforms import build_transforms
 from nptrain.errors import ConfigError
 
 BASE = """
@@ -125,6 +126,33 @@ def test_override_error_points_at_command_line(write):
     assert error_of([path], ["training.epochs=abc"]) == "<command line>: training.epochs: expected an integer; got 'abc'"
     with pytest.raises(ConfigError, match="must look like section.field=value"):
         load_config([str(path)], ["=3"])
+
+
+def test_override_indexes_lists_and_merges_mappings(write):
+    path = write("c.yaml", BASE + "augmentation:\n  train:\n    - name: resize\n      size: 64\n"
+                 "    - name: random_horizontal_flip\n")
+    loaded = load_config([str(path)], ["augmentation.train.0.size=96", "augmentation.train.-1.p=0.25",
+                                       "model.architecture.head={params: {dropout_prob: 0.4}}"])
+    train = loaded.run.augmentation.train
+    assert train == [{"name": "resize", "size": 96}, {"name": "random_horizontal_flip", "p": 0.25}]
+    assert loaded.resolved.head.record.name == "fc"  # merged into the file's head, not replaced
+    assert loaded.resolved.head.params.dropout_prob == 0.4
+    # a bad value set through an index is located on the command line
+    bad = load_config([str(path)], ["augmentation.train.0.size=big"])
+    with pytest.raises(ConfigError) as info:
+        build_transforms(bad.run.augmentation.train, bad.located, "train")
+    assert str(info.value).startswith("<command line>: augmentation.train[0].size")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("augmentation.train.size=96", "augmentation.train is a list; name an item by its position, "
+                                   "e.g. augmentation.train.0.size"),
+    ("augmentation.train.5.size=96", "augmentation.train has 1 item(s); position 5 is out of range"),
+    ("training.epochs.x=1", "<command line>: training.epochs: expected an integer"),
+])
+def test_override_path_errors_say_what_to_write(write, override, message):
+    path = write("c.yaml", BASE + "augmentation:\n  train:\n    - name: resize\n      size: 64\n")
+    assert message in error_of([path], [override])
 
 
 def test_preset_name_fills_architecture(write):

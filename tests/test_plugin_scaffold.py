@@ -54,3 +54,18 @@ def test_scaffold_refuses_to_overwrite_and_bad_names(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "exists and is not empty" in err and "must be lowercase letters" in err
     assert (target / "keep.txt").read_text() == "mine"
+
+
+def test_example_plugin_is_what_the_scaffold_writes(tmp_path):
+    """examples/plugin-tinynet is the scaffold's output, unchanged: a template fix must be carried to it."""
+    assert main(["plugin", "new", "tinynet", "--dir", str(tmp_path / "tinynet")]) == 0
+    example = Path(__file__).resolve().parents[1] / "examples" / "plugin-tinynet"
+
+    def files(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
+                if p.is_file() and "egg-info" not in str(p) and "__pycache__" not in p.parts
+                and ".pytest_cache" not in p.parts}
+
+    written, shipped = files(tmp_path / "tinynet"), files(example)
+    assert sorted(written) == sorted(shipped)
+    assert [name for name in written if written[name] != shipped[name]] == []

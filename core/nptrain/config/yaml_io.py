@@ -137,28 +137,77 @@ def merge_layers(layers: Iterable[LocatedConfig]) -> LocatedConfig:
     return out
 
 
-def parse_override(text: str) -> LocatedConfig:
-    """``a.b.c=value`` (value parsed as YAML) as a one-key layer located on the command line."""
+def _override_value(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
-        raise ConfigError(f"override {text!r} must look like section.field=value (e.g. training.epochs=5)",
-                          file="<command line>")
+        raise ConfigError(f"override {text!r} must look like section.field=value (e.g. training.epochs=5, "
+                          f"augmentation.train.0.size=96)", file="<command line>")
     try:
         value = YAML(typ="safe").load(raw) if raw.strip() else None
     except MarkedYAMLError as exc:
         raise ConfigError(f"override {text!r}: invalid YAML value ({exc.problem})", file="<command line>") from None
-    parts = key.strip().split(".")
-    data: dict = {}
-    cursor = data
-    for p in parts[:-1]:
-        cursor = cursor.setdefault(p, {})
-    cursor[parts[-1]] = value
-    layer = LocatedConfig(data=data, files=[])
+    return key.strip().split("."), value
+
+
+def _step(node: Any, part: str, done: tuple, text: str) -> Any:
+    """The key or list position ``part`` inside ``node`` (a list item is named by its 0-based index)."""
+    if isinstance(node, list):
+        if not part.lstrip("-").isdigit():
+            raise ConfigError(f"override {text!r}: {dotted(done)} is a list; name an item by its position, "
+                              f"e.g. {dotted(done)}.0.{part}", file="<command line>", field=dotted(done))
+        index = int(part)
+        if not -len(node) <= index < len(node):
+            raise ConfigError(f"override {text!r}: {dotted(done)} has {len(node)} item(s); position {index} is "
+                              f"out of range", file="<command line>", field=dotted(done))
+        return index % len(node)
+    if not isinstance(node, dict):
+        raise ConfigError(f"override {text!r}: {dotted(done)} holds a {type(node).__name__}, not a mapping or list",
+                          file="<command line>", field=dotted(done))
+    return part
+
+
+def _locate_all(cfg: LocatedConfig, path: tuple, value: Any, loc: Location) -> None:
+    """Record ``loc`` for ``path`` and everything inside ``value``."""
+    cfg.key_locs[path] = cfg.value_locs[path] = loc
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, sub in items:
+        _locate_all(cfg, path + (key,), sub, loc)
+
+
+def _set(cfg: LocatedConfig, holder: Any, key: Any, path: tuple, value: Any, loc: Location) -> None:
+    """Put ``value`` at ``holder[key]``: a mapping merges into a mapping already there, anything else replaces."""
+    old = holder[key] if isinstance(holder, list) or key in holder else None
+    if isinstance(value, dict) and isinstance(old, dict):
+        for sub_key, sub_value in value.items():
+            _set(cfg, old, sub_key, path + (sub_key,), sub_value, loc)
+        cfg.value_locs[path] = loc
+        return
+    holder[key] = value
+    for table in (cfg.key_locs, cfg.value_locs):  # locations under the replaced value are stale
+        for p in [p for p in table if p[: len(path)] == path]:
+            del table[p]
+    _locate_all(cfg, path, value, loc)
+
+
+def apply_override(cfg: LocatedConfig, text: str) -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to the merged config, located on the command line.
+
+    Missing mappings are created; a number indexes an existing list (``augmentation.train.0.size=96``);
+    a mapping value merges into a mapping already there, anything else replaces."""
+    parts, value = _override_value(text)
     loc = Location("<command line>")
-    for i in range(1, len(parts) + 1):
-        layer.key_locs[tuple(parts[:i])] = loc
-        layer.value_locs[tuple(parts[:i])] = loc
-    return layer
+    node: Any = cfg.data
+    path: tuple = ()
+    for i, part in enumerate(parts):
+        key = _step(node, part, path, text)
+        if i == len(parts) - 1:
+            _set(cfg, node, key, path + (key,), value, loc)
+            return
+        if isinstance(node, dict) and not isinstance(node.get(key), (dict, list)):
+            node[key] = {}
+            cfg.key_locs[path + (key,)] = cfg.value_locs[path + (key,)] = loc
+        node = node[key]
+        path += (key,)
 
 
 def load_layers(paths: Iterable[str | Path], overrides: Iterable[str] = ()) -> LocatedConfig:
@@ -166,7 +215,8 @@ def load_layers(paths: Iterable[str | Path], overrides: Iterable[str] = ()) -> L
     for p in paths:
         _, cfg = read_yaml(p)
         layers.append(cfg)
-    layers.extend(parse_override(o) for o in overrides)
     merged = merge_layers(layers)
     merged.files = [str(p) for p in paths]
+    for text in overrides:
+        apply_override(merged, text)
     return merged

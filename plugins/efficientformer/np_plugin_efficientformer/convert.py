@@ -18,6 +18,7 @@ from typing import Mapping
 
 import torch
 
+from nptrain.converter_kit import check_layout, classes_in, drop_head, preset_shapes, rename
 from nptrain.errors import ConversionError
 
 from np_plugin_efficientformer.presets import LAYOUTS, architecture
@@ -84,17 +85,6 @@ def target_key(key: str, network: Mapping[int, tuple[str, int]]) -> str | None:
     return None
 
 
-def _expected_shapes(preset: str, num_classes: int, keep_dist: bool) -> dict[str, tuple[int, ...]]:
-    from nptrain.modeling.api import create_model
-
-    spec = {"name": preset, "task": "classification"}
-    if not keep_dist:  # the preset's own architecture, with the distillation classifier switched off
-        spec["architecture"] = {"head": {"params": {"distillation": False}}}
-    with torch.device("meta"):  # shapes only: nothing is allocated or initialised for real
-        model = create_model(spec, num_classes=num_classes)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
 def from_snap(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head: bool = True,
               keep_dist: bool = True) -> dict[str, torch.Tensor]:
     """Convert a snap-research ``EfficientFormer`` state dict for ``preset``.
@@ -104,48 +94,30 @@ def from_snap(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head:
     without a counterpart, any target key left unfilled, any shape mismatch, and an
     ``attention_bias_idxs`` that differs from the rule our attention uses.
     """
-    name = f"snap→{preset}"
+    label = f"snap→{preset}"
     if preset not in LAYOUTS:
-        raise ConversionError(f"{name}: unknown preset; this converter fills {', '.join(LAYOUTS)}")
+        raise ConversionError(f"{label}: unknown preset; this converter fills {', '.join(LAYOUTS)}")
     bb = architecture(preset)["backbone"]
     network = _network_index(bb["params"]["downsamples"], LAYOUTS[preset][1])
     resolution = int(bb["params"]["attention_bias_resolution"])
-    out: dict[str, torch.Tensor] = {}
-    unmapped, bad_index = [], []
+    ref = bias_index(resolution)
+    weights: dict[str, torch.Tensor] = {}
+    bad_index = []
     for key, value in state_dict.items():
-        target = target_key(key, network)
-        if target is None:
-            unmapped.append(key)
-        elif target == "":
-            ref = bias_index(resolution)
-            if tuple(value.shape) != tuple(ref.shape) or not torch.equal(value.long(), ref):
-                bad_index.append(key)
-        elif target.startswith("head.") and (not keep_head or (not keep_dist and ".dist_classifier." in target)):
-            continue
-        else:
-            out[target] = value
-    if unmapped:
-        raise ConversionError(f"{name}: {len(unmapped)} unmapped source key(s): {', '.join(unmapped[:5])}")
+        if target_key(key, network) != "":
+            weights[key] = value
+        elif tuple(value.shape) != tuple(ref.shape) or not torch.equal(value.long(), ref):
+            bad_index.append(key)
+    out = rename(weights, lambda key: target_key(key, network), label=label)
     if bad_index:
-        raise ConversionError(f"{name}: {len(bad_index)} attention_bias_idxs differ from the |dy|*{resolution}+|dx| "
+        raise ConversionError(f"{label}: {len(bad_index)} attention_bias_idxs differ from the |dy|*{resolution}+|dx| "
                               f"rule at resolution {resolution}: {', '.join(bad_index[:5])}")
-    classifier = state_dict.get("head.weight")
-    expected = _expected_shapes(preset, int(classifier.shape[0]) if classifier is not None else 1000, keep_dist)
-    if not keep_head:
-        expected = {k: s for k, s in expected.items() if not k.startswith("head.")}
-    # BatchNorm counters may be missing from older files: a BatchNorm whose statistics arrived counts from zero
-    for key in expected:
-        if key.endswith(".num_batches_tracked") and key not in out and key.rsplit(".", 1)[0] + ".running_mean" in out:
-            out[key] = torch.tensor(0, dtype=torch.long)
-    missing, extra = sorted(set(expected) - set(out)), sorted(set(out) - set(expected))
-    if missing or extra:
-        raise ConversionError(f"{name}: {len(missing)} target key(s) unfilled ({', '.join(missing[:5])}), "
-                              f"{len(extra)} unexpected ({', '.join(extra[:5])}); is the checkpoint a {preset}?")
-    wrong = [f"{k} {tuple(v.shape)} != {expected[k]}" for k, v in out.items() if tuple(v.shape) != expected[k]]
-    if wrong:
-        raise ConversionError(f"{name}: {len(wrong)} shape mismatch(es): {'; '.join(wrong[:5])}; "
-                              f"is the checkpoint a {preset}?")
-    return out
+    spec: dict = {"name": preset, "task": "classification"}
+    if not keep_dist:  # the preset's own architecture, with the distillation classifier switched off
+        spec["architecture"] = {"head": {"params": {"distillation": False}}}
+        out = drop_head(out, False, prefixes=("head.dist_classifier.",))
+    expected = preset_shapes(spec, num_classes=classes_in(out, "head.classifier.weight"))
+    return check_layout(drop_head(out, keep_head), drop_head(expected, keep_head), label=label, preset=preset)
 
 
 def from_snap_nodist(state_dict: Mapping[str, torch.Tensor], *, preset: str,

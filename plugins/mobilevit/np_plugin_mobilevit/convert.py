@@ -13,7 +13,7 @@ from typing import Mapping
 
 import torch
 
-from nptrain.errors import ConversionError
+from nptrain.converter_kit import convert_by_rule
 
 _LEAF = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 _STEM = re.compile(rf"^conv_1\.block\.(conv|norm)\.{_LEAF}$")
@@ -68,50 +68,12 @@ def target_key(key: str) -> str | None:
     return None
 
 
-def _expected_shapes(preset: str, num_classes: int) -> dict[str, tuple[int, ...]]:
-    from nptrain.modeling.api import create_model
-
-    with torch.device("meta"):  # shapes only: nothing is allocated or initialised for real
-        model = create_model(preset, task="classification", num_classes=num_classes)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
 def from_mlcvnets(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head: bool = True) -> dict:
     """Convert an ml-cvnets ``MobileViT`` state dict for ``preset``.
 
-    Raises :class:`ConversionError` listing any source key without a counterpart, any target key
-    left unfilled, two source keys landing on one target, and any tensor whose shape differs from
-    the preset's.
+    Raises :class:`ConversionError` (see :mod:`nptrain.converter_kit`) for any source key without a
+    counterpart, two source keys landing on one target, any target key left unfilled, and any tensor
+    whose shape differs from the preset's.
     """
-    out: dict[str, torch.Tensor] = {}
-    origin: dict[str, str] = {}
-    unmapped, clashes = [], []
-    for key, value in state_dict.items():
-        target = target_key(key)
-        if target is None:
-            unmapped.append(key)
-            continue
-        if target in origin:
-            clashes.append(f"{origin[target]} and {key}")
-        origin[target] = key
-        if keep_head or not target.startswith("head."):
-            out[target] = value
-    if unmapped:
-        raise ConversionError(f"mlcvnets→{preset}: {len(unmapped)} unmapped source key(s): {', '.join(unmapped[:5])}")
-    if clashes:
-        raise ConversionError(f"mlcvnets→{preset}: {len(clashes)} source key pair(s) map to one target: "
-                              f"{'; '.join(clashes[:5])}")
     # the checkpoint's classifier decides the class count; without it any count gives the same backbone
-    classifier = state_dict.get("classifier.fc.weight")
-    expected = _expected_shapes(preset, int(classifier.shape[0]) if classifier is not None else 1000)
-    if not keep_head:
-        expected = {k: s for k, s in expected.items() if not k.startswith("head.")}
-    missing, extra = sorted(set(expected) - set(out)), sorted(set(out) - set(expected))
-    if missing or extra:
-        raise ConversionError(f"mlcvnets→{preset}: {len(missing)} target key(s) unfilled ({', '.join(missing[:5])}), "
-                              f"{len(extra)} unexpected ({', '.join(extra[:5])}); is the checkpoint a {preset}?")
-    wrong = [f"{k} {tuple(v.shape)} != {expected[k]}" for k, v in out.items() if tuple(v.shape) != expected[k]]
-    if wrong:
-        raise ConversionError(f"mlcvnets→{preset}: {len(wrong)} shape mismatch(es): {'; '.join(wrong[:5])}; "
-                              f"is the checkpoint a {preset}?")
-    return out
+    return convert_by_rule(state_dict, target_key, source="mlcvnets", preset=preset, keep_head=keep_head)

@@ -26,6 +26,7 @@ from typing import Callable, Mapping, Optional
 
 import torch
 
+from nptrain.converter_kit import check_layout, classes_in, drop_head, preset_shapes, rename, short
 from nptrain.errors import ConversionError
 
 HEAD_MODULES = ("seghead_p", "seghead_d", "final_layer")
@@ -96,16 +97,8 @@ def target_key(key: str) -> Optional[str]:
     return None
 
 
-def _short(keys: list[str]) -> str:
-    return ", ".join(keys[:5]) + (f", … ({len(keys)} in all)" if len(keys) > 5 else "")
-
-
-def _reference_state(preset: str, num_classes: int) -> dict[str, torch.Tensor]:
-    """The preset's state dict on the meta device: names and shapes without allocating weights."""
-    from nptrain.modeling.api import create_model
-
-    with torch.device("meta"):
-        return dict(create_model(preset, task="segmentation", num_classes=num_classes).state_dict())
+def _reference_shapes(preset: str, num_classes: int) -> dict[str, tuple[int, ...]]:
+    return preset_shapes(preset, task="segmentation", num_classes=num_classes)
 
 
 def _is_head(target: str) -> bool:
@@ -114,7 +107,7 @@ def _is_head(target: str) -> bool:
 
 def missing_head_keys(preset: str, num_classes: int = 19) -> list[str]:
     """Target keys a ``pidnet_imagenet`` conversion leaves for the caller to initialise."""
-    return sorted(k for k in _reference_state(preset, num_classes) if _is_head(k))
+    return sorted(k for k in _reference_shapes(preset, num_classes) if _is_head(k))
 
 
 def _strip_wrapper(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -125,48 +118,26 @@ def _strip_wrapper(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def _convert(state_dict: Mapping[str, torch.Tensor], preset: str, keep_head: bool, imagenet: bool) -> dict[str, torch.Tensor]:
-    source = _strip_wrapper(state_dict)
+    label = f"{'pidnet_imagenet' if imagenet else 'pidnet'}→{preset}"
+
+    def unmapped_hint(keys: list[str]) -> str:
+        imagenet_keys = any(k.startswith(IMAGENET_CLASSIFIER_PREFIXES) for k in keys)
+        return " (an ImageNet classification file? use --from pidnet_imagenet)" if imagenet_keys else ""
+
+    def unfilled_hint(keys: list[str]) -> str:
+        return (" (a backbone-only ImageNet file? use --from pidnet_imagenet)"
+                if all(_is_head(k) for k in keys) else f" (is the checkpoint a {preset}?)")
+
     dropped = LOSS_PREFIXES + (IMAGENET_CLASSIFIER_PREFIXES if imagenet else ())
-    out: dict[str, torch.Tensor] = {}
-    unmapped: list[str] = []
-    for key, value in source.items():
-        if key.startswith(dropped):
-            continue
-        target = target_key(key)
-        if target is None or target in out:
-            unmapped.append(key)
-            continue
-        out[target] = value
-    if unmapped:
-        hint = " (an ImageNet classification file? use --from pidnet_imagenet)" if any(
-            k.startswith(IMAGENET_CLASSIFIER_PREFIXES) for k in unmapped) else ""
-        raise ConversionError(f"{len(unmapped)} unmapped source key(s): {_short(unmapped)}{hint}")
+    out = rename(_strip_wrapper(state_dict), target_key, label=label, skip=dropped, unmapped_hint=unmapped_hint)
     heads = sorted(k for k in out if _is_head(k))
     if imagenet and heads:
-        raise ConversionError(f"the file holds segmentation-head keys ({_short(heads)}): it is a full "
+        raise ConversionError(f"{label}: the file holds segmentation-head keys ({short(heads)}): it is a full "
                               f"checkpoint, convert it with --from pidnet")
-    classifier = out.get("full.final_layer.classifier.weight")
-    num_classes = classifier.shape[0] if classifier is not None else 19
-    reference = _reference_state(preset, num_classes)
+    reference = _reference_shapes(preset, classes_in(out, "full.final_layer.classifier.weight", default=19))
     wanted = {k: v for k, v in reference.items() if not (imagenet and _is_head(k))}
-    for key in wanted:  # files saved before BatchNorm counted batches lack the counter
-        if key.endswith("num_batches_tracked") and key not in out and key.rsplit(".", 1)[0] + ".weight" in out:
-            out[key] = torch.zeros((), dtype=torch.long)
-    unfilled = sorted(set(wanted) - set(out))
-    if unfilled:
-        hint = (" (a backbone-only ImageNet file? use --from pidnet_imagenet)"
-                if all(_is_head(k) for k in unfilled) else f" (is the checkpoint a {preset}?)")
-        raise ConversionError(f"{len(unfilled)} target key(s) unfilled ({_short(unfilled)}){hint}")
-    unexpected = sorted(set(out) - set(wanted))
-    if unexpected:
-        raise ConversionError(f"{len(unexpected)} source key(s) have no place in {preset}: {_short(unexpected)}")
-    bad = [f"{k} {tuple(v.shape)} vs {tuple(wanted[k].shape)}" for k, v in out.items()
-           if tuple(v.shape) != tuple(wanted[k].shape)]
-    if bad:
-        raise ConversionError(f"shape mismatch for {len(bad)} key(s): {_short(bad)} (is the checkpoint a {preset}?)")
-    if not keep_head:
-        out = {k: v for k, v in out.items() if not k.startswith(tuple("full." + c for c in CLASSIFIERS))}
-    return out
+    check_layout(out, wanted, label=label, preset=preset, unfilled_hint=unfilled_hint)
+    return drop_head(out, keep_head, prefixes=tuple("full." + c for c in CLASSIFIERS))
 
 
 def from_pidnet(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head: bool = True) -> dict[str, torch.Tensor]:

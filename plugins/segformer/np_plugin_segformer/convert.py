@@ -15,6 +15,7 @@ from typing import Mapping, Optional
 
 import torch
 
+from nptrain.converter_kit import check_layout, classes_in, drop_head, preset_shapes, rename
 from nptrain.errors import ConversionError
 
 # (pattern on the source key without its "segformer." prefix, replacement); first match wins
@@ -51,18 +52,6 @@ def target_key(key: str) -> Optional[str]:
     return None
 
 
-def _short(keys: list[str]) -> str:
-    return ", ".join(keys[:5]) + (f", … ({len(keys)} in all)" if len(keys) > 5 else "")
-
-
-def _reference_state(preset: str, num_classes: int) -> dict[str, torch.Tensor]:
-    """The preset's state dict on the meta device: names and shapes without allocating weights."""
-    from nptrain.modeling.api import create_model
-
-    with torch.device("meta"):
-        return dict(create_model(preset, num_classes=num_classes).state_dict())
-
-
 def from_hf(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head: bool = True) -> dict[str, torch.Tensor]:
     """Map a flat Hugging Face Segformer state dict onto ``preset`` (``mit_b*`` or ``segformer_b0``).
 
@@ -71,37 +60,11 @@ def from_hf(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head: b
     key (the classifier, or the whole decode head) and checks the encoder only, so the caller can
     re-initialise the head: ImageNet ``mit-b0`` weights can start a ``segformer_b0`` this way.
     """
-    out: dict[str, torch.Tensor] = {}
-    unmapped = []
-    for key, value in state_dict.items():
-        target = target_key(key)
-        if target is None:
-            unmapped.append(key)
-        else:
-            out[target] = value
-    if unmapped:
-        raise ConversionError(f"hf→{preset}: {len(unmapped)} unmapped source key(s): {_short(unmapped)}")
-    if not keep_head:
-        # only the encoder is wanted: e.g. ImageNet mit-b0 weights to start a segformer_b0
-        out = {k: v for k, v in out.items() if not k.startswith("head.")}
+    label = f"hf→{preset}"
+    out = drop_head(rename(state_dict, target_key, label=label), keep_head)
     # the classifier's rows give the checkpoint's class count; check every other shape against it
-    classifier = out.get("head.classifier.weight")
-    num_classes = int(classifier.shape[0]) if classifier is not None else 1
-    reference = _reference_state(preset, num_classes)
-    if not keep_head:
-        reference = {k: v for k, v in reference.items() if not k.startswith("head.")}
-    if "head.linear_fuse.norm.num_batches_tracked" in reference:
-        # files saved without BatchNorm counters: start counting from zero
-        out.setdefault("head.linear_fuse.norm.num_batches_tracked", torch.tensor(0, dtype=torch.long))
-    missing, extra = sorted(set(reference) - set(out)), sorted(set(out) - set(reference))
-    if missing or extra:
-        raise ConversionError(f"hf→{preset}: {len(missing)} target key(s) unfilled ({_short(missing)}), "
-                              f"{len(extra)} unexpected ({_short(extra)}); is the checkpoint a {preset}?")
-    bad = [f"{k} {tuple(v.shape)} != {tuple(reference[k].shape)}" for k, v in out.items()
-           if tuple(v.shape) != tuple(reference[k].shape)]
-    if bad:
-        raise ConversionError(f"hf→{preset}: {len(bad)} shape mismatch(es): {_short(bad)}; is the checkpoint a {preset}?")
-    return out
+    expected = preset_shapes(preset, num_classes=classes_in(out, "head.classifier.weight", default=1))
+    return check_layout(out, drop_head(expected, keep_head), label=label, preset=preset)
 
 
 def check_hf_config(folder: str | Path, preset: str) -> dict:

@@ -115,7 +115,7 @@ def test_unknown_missing_and_mismatched_keys_fail_loudly(mit_source, ade_source)
         from_hf(partial, preset="mit_b0")
     with pytest.raises(ConversionError, match="shape mismatch.*is the checkpoint a mit_b1"):
         from_hf(mit_source, preset="mit_b1")
-    with pytest.raises(ConversionError, match=r"13 target key\(s\) unfilled \(head\.linear_c.*is the checkpoint a segformer_b0"):
+    with pytest.raises(ConversionError, match=r"14 target key\(s\) unfilled \(head\.linear_c.*is the checkpoint a segformer_b0"):
         from_hf(mit_source, preset="segformer_b0")  # a classification file has no decode head
     with pytest.raises(ConversionError, match="unfilled"):
         from_hf(ade_source, preset="mit_b2")
