@@ -15,9 +15,16 @@ class LoadReport:
     missing: list[str] = attrs.Factory(list)
     unexpected: list[str] = attrs.Factory(list)
     reinitialised: list[str] = attrs.Factory(list)  # head keys skipped because the class count differs
+    # parts (neck, head) left at initialisation because the checkpoint is another task's network
+    fresh_parts: list[str] = attrs.Factory(list)
+    backbone_tensors: int = 0
 
     def lines(self) -> list[str]:
         out = []
+        if self.fresh_parts:
+            out.append(f"backbone only: {self.backbone_tensors} backbone tensors loaded; "
+                       f"{' and '.join(self.fresh_parts)} start from initialisation (the checkpoint is a "
+                       f"classification network)")
         if self.reinitialised:
             out.append(f"head re-initialised (class count differs): {', '.join(self.reinitialised)}")
         if self.missing:
@@ -66,8 +73,37 @@ def load_weights(model: nn.Module, spec: str, *, preset: Optional[str] = None, p
         if not preset:
             raise UserError(f"checkpoint {spec!r} names source {source!r}, so model.name must be a preset it converts")
         state = convert_checkpoint(path, source=source, preset=preset, plugins=plugins)
+        if _is_other_task(state, model):
+            return _load_backbone(model, state, source=spec)
     else:
         from nptrain.convert import load_source_state_dict
 
         state = load_source_state_dict(path)
     return apply_state_dict(model, state, source=spec)
+
+
+def _is_other_task(state: Mapping[str, torch.Tensor], model: nn.Module) -> bool:
+    """True when the model has a neck or head the converted ``state`` does not fill (a classification network
+    given to a detection or segmentation model of the same preset): then only its backbone can transfer.
+    A classifier of another class count alone is not that case (it is re-initialised by a full load)."""
+    own = model.state_dict()
+    unfilled = [k for k in own if not k.startswith("backbone.") and k not in state and not k.endswith("num_batches_tracked")]
+    return bool(unfilled) and any(k.startswith("backbone.") for k in own) and any(k.startswith("backbone.") for k in state)
+
+
+def _load_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str) -> LoadReport:
+    """Load every ``backbone.`` tensor (all of them must match, exactly as in a full load); the neck and
+    head keep their initialisation and the report says so."""
+    backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
+    own = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    missing = [k for k in own if k not in backbone and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in backbone if k not in own]
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in backbone.items()
+             if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        report = LoadReport(missing=missing, unexpected=unexpected)
+        raise UserError(f"{source}: the checkpoint's backbone does not match the model's; "
+                        + "; ".join(report.lines() + ([f"shape mismatch: {', '.join(wrong[:5])}"] if wrong else [])))
+    model.load_state_dict(backbone, strict=False)
+    parts = sorted({k.split(".", 1)[0] for k in model.state_dict() if not k.startswith("backbone.")})
+    return LoadReport(fresh_parts=parts, backbone_tensors=len(backbone))

@@ -40,7 +40,30 @@ def export_onnx_checked(model: nn.Module, sample: torch.Tensor, path: Path, *, o
     with torch.no_grad():
         expected = model(sample)
     got = torch.from_numpy(sess.run(None, {"images": sample.numpy()})[0])
-    diff = float((got - expected).abs().max())
-    if diff > TOLERANCE * max(float(expected.abs().max()), 1.0):
-        raise UserError(f"ONNX output differs from PyTorch (max abs diff {diff:.3g})")
-    return {"path": str(path), "opset": written, "max_abs_diff": diff}
+    res = compare_outputs(expected, got)
+    if res["max_abs_diff"] > TOLERANCE * max(res["scale"], 1.0):
+        raise UserError(f"ONNX output differs from PyTorch (max abs diff {res['max_abs_diff']:.3g})")
+    return {"path": str(path), "opset": written, **res}
+
+
+def compare_outputs(expected: torch.Tensor, got: torch.Tensor) -> dict[str, Any]:
+    """Max abs difference over the finite outputs, their largest magnitude, and the NaN/inf count.
+
+    NaN/inf would make every comparison false and a check pass: they must sit at the same places
+    (else UserError), and the count is reported because such outputs mean diverged weights."""
+    finite = torch.isfinite(expected)
+    if not torch.equal(finite, torch.isfinite(got)):
+        raise UserError("the outputs hold NaN/inf where the reference outputs are finite (or the reverse)")
+    any_finite = bool(finite.any())
+    return {"max_abs_diff": float((got[finite] - expected[finite]).abs().max()) if any_finite else 0.0,
+            "scale": float(expected[finite].abs().max()) if any_finite else 0.0,
+            "non_finite": int((~finite).sum()), "outputs": expected.numel()}
+
+
+def describe_check(res: dict[str, Any]) -> str:
+    """``max abs diff 1.2e-06`` plus a warning when PyTorch's own output held NaN/inf."""
+    text = f"max abs diff {res['max_abs_diff']:.2e}"
+    if res.get("non_finite"):
+        text += (f"; warning: {res['non_finite']} of {res['outputs']} outputs are NaN/inf in PyTorch too "
+                 f"(diverged or broken weights?)")
+    return text

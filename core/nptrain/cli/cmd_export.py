@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nptrain.compression.source import example_input, load_model_source
     from nptrain.errors import UserError
-    from nptrain.export_tools import export_onnx_checked
+    from nptrain.export_tools import describe_check, export_onnx_checked
 
     src = load_model_source(args.target, input_size=args.input_size)
     folder = src.run_dir / "weights" if src.run_dir else Path(args.target).parent
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     res = export_onnx_checked(src.model, example_input(src, 2 if args.dynamic_batch else 1), out,
                               opset=args.opset, dynamic_batch=args.dynamic_batch)
     print(f"wrote {out} (opset {res['opset']}, {'dynamic' if args.dynamic_batch else 'static'} batch); "
-          f"onnxruntime max abs diff {res['max_abs_diff']:.2e}")
+          f"onnxruntime {describe_check(res)}")
     return 0

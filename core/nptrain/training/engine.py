@@ -311,6 +311,7 @@ class Trainer:
             tb.log(self.history[-1], epoch)
 
     def _finish(self, run_dir: Path) -> None:
+        from nptrain.export_tools import describe_check
         from nptrain.training.export import export_fx, export_onnx
 
         lg = self.run_cfg.logging
@@ -341,8 +342,8 @@ class Trainer:
             exports["onnx"] = res = export_onnx(model, sample, run_dir / "weights" / "model.onnx", lg.onnx_opset)
             if res["ok"]:
                 diff = res.get("max_abs_diff")
-                self.log(f"export onnx: weights/model.onnx (opset {res.get('opset')}), onnxruntime max abs diff "
-                         + (f"{diff:.2e}" if diff is not None else f"not checked: {res.get('check_error')}"))
+                self.log(f"export onnx: weights/model.onnx (opset {res.get('opset')}), onnxruntime "
+                         + (describe_check(res) if diff is not None else f"not checked: {res.get('check_error')}"))
             else:
                 self.log(f"export onnx: FAILED {res['error']} (weights are saved; the run itself succeeded)")
         summary["export"] = exports

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nptrain.export_tools import compare_outputs
+
 
 def export_fx(model: nn.Module, path: Path) -> dict[str, Any]:
     try:
@@ -59,10 +61,11 @@ def export_onnx(model: nn.Module, sample: torch.Tensor, path: Path, opset: int) 
         with torch.no_grad():
             expected = model(sample)
         got = sess.run(None, {sess.get_inputs()[0].name: sample.numpy()})[0]
-        out["max_abs_diff"] = float((torch.from_numpy(got) - expected).abs().max())
+        out.update(compare_outputs(expected, torch.from_numpy(got)))
         if sample.shape[0] > 1:  # the batch axis really is dynamic
             one = sess.run(None, {sess.get_inputs()[0].name: sample[:1].numpy()})[0]
-            out["max_abs_diff"] = max(out["max_abs_diff"], float((torch.from_numpy(one) - expected[:1]).abs().max()))
-    except Exception as exc:  # noqa: BLE001
+            out["max_abs_diff"] = max(out["max_abs_diff"],
+                                      compare_outputs(expected[:1], torch.from_numpy(one))["max_abs_diff"])
+    except Exception as exc:  # noqa: BLE001 - includes NaN/inf at different places (UserError)
         out["check_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     return out

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from nptrain.errors import UserError
+from nptrain.export_tools import compare_outputs
 from nptrain.zoo.card import ModelCard
 from nptrain.zoo.stub import parse_stub
 from nptrain.zoo.store import entry_dir, load_card, verify_manifest, write_manifest, zoo_root
@@ -127,19 +128,19 @@ def validate_entry(stub_text: str, *, root: Optional[Path] = None) -> dict[str, 
         raise UserError(f"zoo entry {stub_text}: {'; '.join(problems)}")
     inputs = load_file(str(folder / "sample-inputs" / "inputs.safetensors"))["inputs"]
     expected = load_file(str(folder / "sample-outputs" / "outputs.safetensors"))["outputs"]
-    scale = float(expected.abs().max()) or 1.0
     model = _rebuild(folder / "recipes" / "training.yaml", folder / "pytorch" / "model.safetensors", card.num_classes) \
         if not (folder / "pytorch" / "model_fx.pt").is_file() else None
     report: dict[str, float] = {}
     if model is not None:
         with torch.no_grad():
-            report["pytorch_max_abs_diff"] = float((model(inputs) - expected).abs().max())
+            report["pytorch_max_abs_diff"] = compare_outputs(expected, model(inputs))["max_abs_diff"]
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: inputs.numpy()})[0]
-    report["onnxruntime_max_abs_diff"] = float((torch.from_numpy(got) - expected).abs().max())
-    bad = {k: v for k, v in report.items() if v > TOLERANCE * scale}
+    check = compare_outputs(expected, torch.from_numpy(got))  # NaN/inf at other places raise here
+    report["onnxruntime_max_abs_diff"] = check["max_abs_diff"]
+    bad = {k: v for k, v in report.items() if v > TOLERANCE * max(check["scale"], 1.0)}
     if bad:
         raise UserError(f"zoo entry {stub_text}: outputs differ from sample-outputs: "
                         + ", ".join(f"{k} {v:.3g}" for k, v in bad.items()))

@@ -99,3 +99,32 @@ def test_dilation_and_pooling_options_match_feature_info():
         check_features(model(torch.randn(1, 3, 64, 64)), model.feature_info, 64, 1)
     # torchvision keeps the previous dilation in the first block of a dilated stage
     assert model.layers[3][0].conv1.conv.dilation == (2, 2) and model.layers[3][1].conv1.conv.dilation == (4, 4)
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation"])
+def test_imagenet_weights_start_a_detection_or_segmentation_model(source, tmp_path, task):
+    """``checkpoint: torchvision:FILE`` on the detection/segmentation resnet50 loads the whole backbone, says the
+    neck/head start fresh, and still refuses a file of another depth."""
+    from safetensors.torch import save_file
+
+    from nptrain.checkpoints import load_weights
+
+    if task == "segmentation":
+        pytest.importorskip("np_plugin_segformer", reason="the resnet50 segmentation preset uses its decoder")
+    src = tmp_path / "r50.safetensors"
+    save_file({k: v.contiguous() for k, v in source.items()}, str(src))
+    torch.manual_seed(0)
+    model = nptrain.create_model("resnet50", task=task, num_classes=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = load_weights(model, f"torchvision:{src}", preset="resnet50")
+    after = model.state_dict()
+    converted = from_torchvision(source, preset="resnet50")
+    assert all(torch.equal(after[k], converted[k]) for k in after if k.startswith("backbone."))
+    assert all(torch.equal(after[k], before[k]) for k in after if not k.startswith("backbone."))
+    assert report.backbone_tensors == sum(k.startswith("backbone.") for k in after)
+    assert report.fresh_parts == (["head", "neck"] if task == "detection" else ["head"])
+    assert report.lines()[0].startswith(f"backbone only: {report.backbone_tensors} backbone tensors loaded")
+    short = {k: v for k, v in source.items() if not k.startswith("layer3.5")}  # a file missing a block
+    save_file({k: v.contiguous() for k, v in short.items()}, str(src))
+    with pytest.raises(ConversionError, match="unfilled"):
+        load_weights(nptrain.create_model("resnet50", task=task, num_classes=3), f"torchvision:{src}", preset="resnet50")
