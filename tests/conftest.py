@@ -78,3 +78,50 @@ def config_pair(tmp_path: Path):
 
     return _write
 
+
+
+@pytest.fixture
+def resumed_equals_full():
+    """resumed_equals_full(paths, log=None, on_part=None) -> (full_dir, resumed_dir): trains ``paths`` to the end,
+    trains it again stopping after epoch 1 (as if killed: no summary yet; ``on_part(part_dir)`` may inspect it),
+    resumes that run in place and asserts its last weights equal the uninterrupted run's bit for bit."""
+    import torch
+    from safetensors.torch import load_file
+
+    from nptrain.config.loader import load_config
+    from nptrain.training.engine import run_training
+
+    def _check(paths: list[str], log=lambda _m: None, on_part=None) -> tuple[Path, Path]:
+        full = run_training(load_config(paths), name="full", log=log)
+        part = run_training(load_config(paths), name="part", stop_after_epoch=1, log=log)
+        assert not (part / "summary.json").exists()
+        if on_part is not None:
+            on_part(part)
+        assert run_training(load_config(paths), name="part", resume_dir=part, log=log) == part
+        a, b = (load_file(str(d / "weights" / "last.safetensors")) for d in (full, part))
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+        return full, part
+
+    return _check
+
+
+@pytest.fixture
+def two_ranks(tmp_path: Path):
+    """two_ranks(worker_source) runs the script as ranks 0 and 1 (argv: rank, a free loopback port) and
+    asserts both exit 0 having printed ``ok <rank>``; the worker sets up its own gloo process group."""
+    import socket
+
+    def _run(source: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        script = tmp_path / "worker.py"
+        script.write_text(source)
+        procs = [subprocess.Popen([sys.executable, str(script), str(r), str(port)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for r in range(2)]
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outs
+        assert "ok 0" in outs[0] and "ok 1" in outs[1], outs
+
+    return _run

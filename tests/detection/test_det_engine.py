@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
 from nptrain.cli.main import main
 from nptrain.config.loader import load_config
@@ -83,7 +82,7 @@ def test_shapes_det_run_learns_exports_evaluates_predicts(det_config, shapes_det
     assert hits >= 4, found  # boxes land on the objects once mapped back to each image's own size
 
 
-def test_detection_resume_matches_uninterrupted(det_config, small_shapes_det_dir):
+def test_detection_resume_matches_uninterrupted(det_config, small_shapes_det_dir, resumed_equals_full):
     # L1 switching on at epoch 1 makes the loss depend on set_epoch: a resume that lost the
     # epoch would train epoch 2 without it and end with different weights
     extra = """
@@ -92,14 +91,7 @@ def test_detection_resume_matches_uninterrupted(det_config, small_shapes_det_dir
     training: {epochs: 2}
     logging: {onnx_export: false, fx_export: false}
     """
-    paths = det_config(extra, data=small_shapes_det_dir)
-    full = run_training(load_config(paths), name="full", log=lambda _m: None)
-    part = run_training(load_config(paths), name="part", stop_after_epoch=1, log=lambda _m: None)
-    assert not (part / "summary.json").exists()
-    resumed = run_training(load_config(paths), name="part", resume_dir=part, log=lambda _m: None)
-    assert resumed == part
-    a, b = load_file(str(full / "weights" / "last.safetensors")), load_file(str(part / "weights" / "last.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    full, part = resumed_equals_full(det_config(extra, data=small_shapes_det_dir))
     ha = json.loads((full / "summary.json").read_text())["last"]
     hb = json.loads((part / "summary.json").read_text())["last"]
     assert ha["train_loss"] == hb["train_loss"] and ha["train_loss_l1"] == hb["train_loss_l1"]

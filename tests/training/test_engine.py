@@ -72,24 +72,21 @@ model:
 """
 
 
-def test_resume_is_bit_identical(small_config, tmp_path, capsys):
+def test_resume_is_bit_identical(small_config, tmp_path, capsys, resumed_equals_full):
     """Stop after epoch 1 (as if killed), resume, and end with exactly the uninterrupted weights
     (EMA, mixup/cutmix, dropout and random crops all in play)."""
     paths = small_config(EXTRA_STATE)
-    full = run_training(load_config(paths), name="full")
-    part = run_training(load_config(paths), name="part", stop_after_epoch=1)
-    assert not (part / "summary.json").exists()
-    assert len(list(csv.DictReader((part / "results.csv").open()))) == 1
-    # model.resume_optimizer_checkpoint continues the same state into a new run directory
-    via_cfg = run_training(load_config(paths, [f"model.resume_optimizer_checkpoint={part}/weights/last_optimizer.pt"]),
-                           name="via_cfg")
-    resumed = run_training(load_config(paths), name="part", resume_dir=part)
-    assert resumed == part
-    a, b = _weights(full), _weights(part)
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
-    c = _weights(via_cfg)
-    assert via_cfg != part and all(torch.equal(a[k], c[k]) for k in a)
+    via_cfg: list[Path] = []
+
+    def from_the_interrupted_run(part: Path) -> None:
+        assert len(list(csv.DictReader((part / "results.csv").open()))) == 1
+        # model.resume_optimizer_checkpoint continues the same state into a new run directory
+        override = f"model.resume_optimizer_checkpoint={part}/weights/last_optimizer.pt"
+        via_cfg.append(run_training(load_config(paths, [override]), name="via_cfg"))
+
+    full, part = resumed_equals_full(paths, log=print, on_part=from_the_interrupted_run)
+    a, c = _weights(full), _weights(via_cfg[0])
+    assert via_cfg[0] != part and all(torch.equal(a[k], c[k]) for k in a)
     sa, sb = torch.load(full / "weights" / "last_optimizer.pt"), torch.load(part / "weights" / "last_optimizer.pt")
     assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
     rows = list(csv.DictReader((part / "results.csv").open()))
