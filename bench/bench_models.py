@@ -103,14 +103,22 @@ def reference_model(preset: str, num_classes: int) -> Optional[nn.Module]:
 
 
 class _Logits(nn.Module):
-    """Make a transformers model return a plain tensor, for fair fx/onnx-free comparisons."""
+    """Make a transformers model return a plain tensor, for fair fx/onnx-free comparisons.
 
-    def __init__(self, model: nn.Module) -> None:
+    Segmentation logits are upsampled to the input size, as ours are inside the model: transformers
+    does the same in its own loss (and a deployed model must give full-size masks), so leaving it out
+    would time the reference on 1/16 of the pixels."""
+
+    def __init__(self, model: nn.Module, task: str) -> None:
         super().__init__()
         self.model = model
+        self.upsample = task == "segmentation"
 
     def forward(self, x):
-        return self.model(pixel_values=x).logits
+        logits = self.model(pixel_values=x).logits
+        if self.upsample:
+            logits = nn.functional.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
 
 
 def onnx_latency(model: nn.Module, x: torch.Tensor, repeats: int) -> Optional[float]:
@@ -146,7 +154,7 @@ def bench_preset(preset: str, size: int, batch: int, repeats: int, channels_last
         ours = ours.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     ref = reference_model(preset, num_classes)
-    ref = _Logits(ref) if ref is not None else None
+    ref = _Logits(ref, task) if ref is not None else None
     steps = {"ours": train_step_fn(ours, x, num_classes, task)}
     if ref is not None:
         row["ref_params"] = sum(p.numel() for p in ref.parameters())
