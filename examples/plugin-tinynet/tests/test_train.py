@@ -11,8 +11,9 @@ import torch
 from nptrain.modeling.api import create_model
 
 
-def test_converter_round_trip():
+def test_converter_round_trip(tmp_path: Path):
     import np_plugin_tinynet.convert as conv
+    from nptrain.testing.converters import assert_file_forms_agree
 
     model = create_model("tinynet_s", num_classes=10)
     ours = model.state_dict()
@@ -27,6 +28,8 @@ def test_converter_round_trip():
             back[f"features.{int(index) + 1}.{rest}"] = value
     converted = conv.from_reference(back, preset="tinynet_s")
     assert set(converted) == set(ours) and all(torch.equal(converted[k], ours[k]) for k in ours)
+    # wrapped .pth files, `nptrain convert` and `checkpoint: reference:FILE` all give the same weights
+    assert_file_forms_agree(back, source_name="reference", preset="tinynet_s", tmp_path=tmp_path, num_classes=10)
 
 
 def test_trains_one_epoch_and_exports(tmp_path: Path):

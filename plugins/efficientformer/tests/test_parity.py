@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 import nptrain
 from nptrain.errors import ConversionError
+from nptrain.testing.converters import assert_file_forms_agree
 from nptrain.testing.parity import assert_parity, load_input, make_state_dict, read_keys, source_info
 
 from np_plugin_efficientformer.convert import bias_index, from_snap, from_snap_nodist
@@ -159,14 +160,10 @@ def test_tensors_are_copied_as_they_are(converted, source):
     assert converted["head.dist_classifier.weight"] is source["dist_head.weight"]
 
 
-def test_wrapped_checkpoint_through_core_loader(source, tmp_path):
-    from nptrain.convert import convert_checkpoint
-
-    path = tmp_path / "efficientformer_l1_1000d.pth"
-    torch.save({"model": dict(source), "epoch": 299}, path)  # snap's main.py layout
-    out = convert_checkpoint(path, source="snap", preset="efficientformer_l1")
-    nptrain.create_model("efficientformer_l1", num_classes=1000).load_state_dict(out, strict=True)
-
+def test_file_forms_agree(source, tmp_path):
+    assert_file_forms_agree(source, source_name="snap", preset="efficientformer_l1", tmp_path=tmp_path,
+                            wrap=lambda sd: {"model": dict(sd), "epoch": 299},  # snap's main.py layout
+                            file_name="efficientformer_l1_1000d.pth")
 
 def test_unknown_and_missing_keys_fail_loudly(source):
     with pytest.raises(ConversionError, match="1 unmapped source key.*network.6.4.token_mixer.talking_head.weight"):
@@ -242,22 +239,6 @@ def test_l3_l7_layouts_convert(preset):
         target = nptrain.create_model(preset, num_classes=1000).state_dict()
     assert set(out) == set(target)
     assert all(tuple(out[k].shape) == tuple(target[k].shape) for k in out)
-
-
-def test_convert_cli(source, tmp_path):
-    from safetensors.torch import save_file
-
-    from nptrain.cli.main import main
-
-    src = tmp_path / "orig.safetensors"
-    save_file({k: v.contiguous() for k, v in source.items()}, str(src))
-    out = tmp_path / "ours.safetensors"
-    assert main(["convert", str(src), "--model", "efficientformer_l1", "--from", "snap", "-o", str(out)]) == 0
-    model = nptrain.create_model("efficientformer_l1", num_classes=1000, checkpoint=str(out))
-    direct = nptrain.create_model("efficientformer_l1", num_classes=1000, checkpoint=f"snap:{src}")
-    reference = from_snap(source, preset="efficientformer_l1")
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, reference[k]) and torch.equal(direct.state_dict()[k], v), k
 
 
 @pytest.mark.parametrize("depths,dims,vit_num,heads,key_dim,attn_ratio,mlp_ratio", [

@@ -10,6 +10,7 @@ import torch.fx
 
 import nptrain
 from nptrain.errors import ConversionError
+from nptrain.testing.converters import assert_file_forms_agree
 from nptrain.testing.parity import assert_parity, load_input, make_state_dict, read_keys, source_info
 
 from np_plugin_mobilevit.convert import from_mlcvnets, target_key
@@ -112,15 +113,8 @@ def test_smaller_presets_convert(preset):
         from_mlcvnets(to_mlcvnets(ours), preset=other)
 
 
-def test_wrapped_checkpoint_through_core_loader(source, tmp_path):
-    from nptrain.convert import convert_checkpoint
-
-    path = tmp_path / "mobilevit_s.pt"
-    torch.save({"state_dict": {f"module.{k}": v for k, v in source.items()}}, path)
-    out = convert_checkpoint(path, source="mlcvnets", preset="mobilevit_s")
-    model = nptrain.create_model("mobilevit_s", num_classes=1000)
-    model.load_state_dict(out, strict=True)
-
+def test_file_forms_agree(source, tmp_path):
+    assert_file_forms_agree(source, source_name="mlcvnets", preset="mobilevit_s", tmp_path=tmp_path)
 
 def test_unknown_and_missing_keys_fail_loudly(source):
     with pytest.raises(ConversionError, match="1 unmapped source key.*seg_head.aspp.weight"):
@@ -169,18 +163,3 @@ def test_other_class_count_follows_the_checkpoint(source):
     ten = dict(source, **{"classifier.fc.weight": torch.zeros(10, 640), "classifier.fc.bias": torch.zeros(10)})
     model = nptrain.create_model("mobilevit_s", num_classes=10)
     model.load_state_dict(from_mlcvnets(ten, preset="mobilevit_s"), strict=True)
-
-
-def test_convert_cli(source, tmp_path):
-    from safetensors.torch import save_file
-
-    from nptrain.cli.main import main
-
-    src = tmp_path / "orig.safetensors"
-    save_file({k: v.contiguous() for k, v in source.items()}, str(src))
-    out = tmp_path / "ours.safetensors"
-    assert main(["convert", str(src), "--model", "mobilevit_s", "--from", "mlcvnets", "-o", str(out)]) == 0
-    model = nptrain.create_model("mobilevit_s", num_classes=1000, checkpoint=str(out))
-    reference = from_mlcvnets(source, preset="mobilevit_s")
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, reference[k]), k

@@ -12,6 +12,7 @@ import torch
 
 import nptrain
 from nptrain.errors import ConversionError
+from nptrain.testing.converters import assert_file_forms_agree
 from nptrain.testing.parity import assert_parity, load_input, make_state_dict, source_info
 
 from np_plugin_pidnet.convert import from_pidnet, from_pidnet_imagenet, missing_head_keys
@@ -112,14 +113,9 @@ def test_keep_head_false_drops_the_class_dependent_classifiers(source):
                                "full.seghead_p.classifier.bias", "full.seghead_p.classifier.weight"]
 
 
-def test_cli_convert(source, tmp_path):
-    from nptrain.cli.main import main
-
-    src = tmp_path / "best.pt"
-    torch.save({f"model.{k}": v for k, v in source.items()}, src)
-    out = tmp_path / "ours.safetensors"
-    assert main(["convert", str(src), "--model", "pidnet_s", "--from", "pidnet", "-o", str(out)]) == 0
-    again = nptrain.create_model("pidnet_s", task="segmentation", num_classes=19, checkpoint=str(out))
-    expected = from_pidnet(source, preset="pidnet_s")
-    for key, value in again.state_dict().items():
-        assert torch.equal(value, expected[key]), key
+def test_file_forms_agree(source, tmp_path):
+    # FullModel checkpoints prefix every key with "model." (the converter strips it; the core strips "module.")
+    model_prefixed = {f"model.{k}": v for k, v in source.items()}
+    assert_file_forms_agree(model_prefixed, source_name="pidnet", preset="pidnet_s", tmp_path=tmp_path,
+                            num_classes=19, task="segmentation", wrap=lambda sd: {"state_dict": dict(sd)},
+                            file_name="best.pt")

@@ -8,6 +8,7 @@ import torch
 
 import nptrain
 from nptrain.errors import ConversionError
+from nptrain.testing.converters import assert_file_forms_agree
 from nptrain.testing.parity import assert_parity, load_input, make_state_dict, source_info
 
 from np_plugin_resnet.convert import from_torchvision
@@ -40,16 +41,9 @@ def test_parity_with_torchvision(source):
     assert max(report.values()) < 0.5  # well inside the tolerance, not just at its edge
 
 
-def test_wrapped_checkpoint_and_missing_num_batches_tracked(source, tmp_path):
-    from nptrain.convert import convert_checkpoint
-
-    old_style = {k: v for k, v in source.items() if not k.endswith("num_batches_tracked")}
-    path = tmp_path / "resnet50.pth"
-    torch.save({"state_dict": {f"module.{k}": v for k, v in old_style.items()}}, path)
-    converted = convert_checkpoint(path, source="torchvision", preset="resnet50")
-    model = nptrain.create_model("resnet50", num_classes=1000)
-    model.load_state_dict(converted, strict=True)
-
+def test_file_forms_agree(source, tmp_path):
+    """A DataParallel-wrapped .pth without BatchNorm counters, `nptrain convert` and `checkpoint: torchvision:FILE`."""
+    assert_file_forms_agree(source, source_name="torchvision", preset="resnet50", tmp_path=tmp_path)
 
 def test_unknown_and_missing_keys_fail_loudly(source):
     with pytest.raises(ConversionError, match="unmapped source key.*extra.weight"):
@@ -67,21 +61,6 @@ def test_drop_head(source):
     model = nptrain.create_model("resnet50", num_classes=7)
     missing, unexpected = model.load_state_dict(converted, strict=False)
     assert sorted(missing) == ["head.classifier.bias", "head.classifier.weight"] and not unexpected
-
-
-def test_convert_cli(source, tmp_path):
-    from safetensors.torch import save_file
-
-    from nptrain.cli.main import main
-
-    src = tmp_path / "orig.safetensors"
-    save_file({k: v.contiguous() for k, v in source.items()}, str(src))
-    out = tmp_path / "ours.safetensors"
-    assert main(["convert", str(src), "--model", "resnet50", "--from", "torchvision", "-o", str(out)]) == 0
-    model = nptrain.create_model("resnet50", num_classes=1000, checkpoint=str(out))
-    model2 = nptrain.create_model("resnet50", num_classes=1000, checkpoint=f"torchvision:{src}")
-    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
-        assert torch.equal(a, b)
 
 
 def test_dilation_and_pooling_options_match_feature_info():

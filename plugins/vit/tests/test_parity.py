@@ -9,6 +9,7 @@ import torch.fx
 
 import nptrain
 from nptrain.errors import ConversionError
+from nptrain.testing.converters import assert_file_forms_agree
 from nptrain.testing.parity import assert_parity, load_input, make_state_dict, read_keys, source_info
 
 from np_plugin_vit.convert import from_mlcvnets
@@ -62,15 +63,9 @@ def test_query_key_value_rows_keep_their_order(converted, source):
     assert converted["backbone.pos_embed"].shape == (1, 1, 196, 192)
 
 
-def test_wrapped_checkpoint_through_core_loader(source, tmp_path):
-    from nptrain.convert import convert_checkpoint
-
-    path = tmp_path / "vit-tiny.pt"
-    torch.save({"model": {f"module.{k}": v for k, v in source.items()}}, path)
-    out = convert_checkpoint(path, source="mlcvnets", preset="vit_tiny")
-    model = nptrain.create_model("vit_tiny", num_classes=1000)
-    model.load_state_dict(out, strict=True)
-
+def test_file_forms_agree(source, tmp_path):
+    assert_file_forms_agree(source, source_name="mlcvnets", preset="vit_tiny", tmp_path=tmp_path,
+                            wrap=lambda sd: {"model": {f"module.{k}": v for k, v in sd.items()}})
 
 def test_unknown_and_missing_keys_fail_loudly(source):
     with pytest.raises(ConversionError, match="1 unmapped source key.*simple_fpn.out_l3.weight"):
@@ -111,19 +106,3 @@ def test_other_class_count_follows_the_checkpoint(source):
     ten = dict(source, **{"classifier.weight": torch.zeros(10, 192), "classifier.bias": torch.zeros(10)})
     model = nptrain.create_model("vit_tiny", num_classes=10)
     model.load_state_dict(from_mlcvnets(ten, preset="vit_tiny"), strict=True)
-
-
-def test_convert_cli(source, tmp_path):
-    from safetensors.torch import save_file
-
-    from nptrain.cli.main import main
-
-    src = tmp_path / "orig.safetensors"
-    save_file({k: v.contiguous() for k, v in source.items()}, str(src))
-    out = tmp_path / "ours.safetensors"
-    assert main(["convert", str(src), "--model", "vit_tiny", "--from", "mlcvnets", "-o", str(out)]) == 0
-    model = nptrain.create_model("vit_tiny", num_classes=1000, checkpoint=str(out))
-    direct = nptrain.create_model("vit_tiny", num_classes=1000, checkpoint=f"mlcvnets:{src}")
-    reference = from_mlcvnets(source, preset="vit_tiny")
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, reference[k]) and torch.equal(direct.state_dict()[k], v), k
