@@ -145,9 +145,10 @@ def test_override_indexes_lists_and_merges_mappings(write):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("augmentation.train.size=96", "augmentation.train is a list; name an item by its position, "
-                                   "e.g. augmentation.train.0.size"),
-    ("augmentation.train.5.size=96", "augmentation.train has 1 item(s); position 5 is out of range"),
+    ("augmentation.train.size=96", "<command line>: augmentation.train: is a list: name an item by its "
+                                   "position, e.g. augmentation.train.0.size"),
+    ("augmentation.train.5.size=96", "<command line>: augmentation.train: has 1 item(s); position 5 in override "
+                                     "'augmentation.train.5.size=96' is out of range"),
     ("training.epochs.x=1", "<command line>: training.epochs: expected an integer"),
 ])
 def test_override_path_errors_say_what_to_write(write, override, message):
@@ -163,8 +164,13 @@ def test_preset_name_fills_architecture(write):
 
 
 def test_no_model_is_explained(write):
-    path = write("c.yaml", "model:\n  name: nothing_here\n")
-    assert "no model: set architecture.backbone" in error_of([path])
+    assert "no model: set architecture.backbone" in error_of([write("c.yaml", "model:\n  task: classification\n")])
+    path = write("d.yaml", "model:\n  name: simple_cnm\n")
+    assert error_of([path]).startswith(f"{path}:2:9: model.name: unknown preset 'simple_cnm' for classification "
+                                       "(did you mean 'simple_cnn'?); installed: ")
+    path = write("e.yaml", "model:\n  name: simple_cnn_seg\n")
+    assert error_of([path]) == (f"{path}:2:9: model.name: preset 'simple_cnn_seg' is for segmentation, not "
+                                "'classification': set model.task or pick another preset")
 
 
 def test_head_task_mismatch(write):
@@ -194,3 +200,11 @@ def test_detection_postprocessor_is_typed_and_range_checked(write):
                                 "(did you mean 'nms_thresh'?)")
     path = write("d.yaml", DETECTION + "      max_detections: 0\n")
     assert error_of([path]).startswith(f"{path}:8:23: model.postprocessor.params.max_detections: invalid value 0")
+
+
+def test_scalar_where_a_mapping_belongs_lists_the_fields(write):
+    path = write("c.yaml", BASE)
+    assert error_of([path], ["data.path.train=/data/train"]) == \
+        "<command line>: data.path.train: expected a mapping with fields image, label; got '/data/train'"
+    other = write("d.yaml", BASE + "environment: [1, 2]\n")  # the line after BASE's 12 lines
+    assert error_of([other]).startswith(f"{other}:13:14: environment: expected a mapping with fields seed, ")

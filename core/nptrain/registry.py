@@ -110,7 +110,12 @@ class Registry:
         if prov is None:
             sources = sorted({k[1][0] for k in self._entries if k[0] == "converter" and k[1][1] == preset})
             if sources:
-                raise UnknownProvider(f"no converter {source!r} for preset {preset!r}; available sources: {', '.join(sources)}")
+                from nptrain.config.structure import suggest
+
+                near = suggest(source, sources)
+                raise UnknownProvider(f"no converter {source!r} for preset {preset!r}"
+                                      + (f" (did you mean {near!r}?)" if near else "")
+                                      + f"; available sources: {', '.join(sources)}")
             all_sources = sorted({k[1][0] for k in self._entries if k[0] == "converter"})
             raise UnknownProvider(f"no converter fills preset {preset!r}{install_hint(preset)}; "
                                   f"installed sources: {', '.join(all_sources) or 'none'}")

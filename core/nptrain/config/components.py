@@ -10,9 +10,10 @@ from typing import Any, Optional
 import attrs
 
 from nptrain.config.model_section import ComponentConfig, ModelConfig
-from nptrain.config.structure import structure
+from nptrain.config.structure import structure, suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, PluginError, UserError
+from nptrain.known_plugins import install_hint
 from nptrain.registry import Provided, Registry
 
 ARCH = ("model", "architecture")
@@ -81,6 +82,18 @@ def resolve_component(kind: str, comp: ComponentConfig, task: str, registry: Reg
     return ResolvedComponent(kind=kind, provided=prov, params=params, stage_params=stages)
 
 
+def _unknown_preset(name: str, task: str, registry: Registry) -> str:
+    """Why ``model.name`` built nothing: a preset of another task, a near miss, or a plugin to install."""
+    tasks = registry.preset_tasks(name)
+    if tasks:
+        return f"preset {name!r} is for {', '.join(tasks)}, not {task!r}: set model.task or pick another preset"
+    names = [p.record.name for p in registry.all("preset") if p.record.task == task]
+    near = suggest(name, names)
+    hint = f" (did you mean {near!r}?)" if near else install_hint(name)
+    return (f"unknown preset {name!r} for {task}{hint}; installed: {', '.join(sorted(set(names))) or 'none'} "
+            "(or describe the model under model.architecture)")
+
+
 def resolve_model(model: ModelConfig, registry: Registry, cfg: LocatedConfig) -> ResolvedModel:
     arch = model.architecture
     out = ResolvedModel(task=model.task)
@@ -89,12 +102,10 @@ def resolve_model(model: ModelConfig, registry: Registry, cfg: LocatedConfig) ->
             out.full = resolve_component("full", arch.full, model.task, registry, cfg, ARCH + ("full",))
         elif arch.backbone is None:
             if model.fx_model_checkpoint is None:
-                name = model.name
-                hint = (f"; model.name {name!r} is not a preset for task {model.task!r}"
-                        + (f" (it is one for {', '.join(registry.preset_tasks(name))})" if name and registry.preset_tasks(name) else "")
-                        if name else "")
+                if model.name:
+                    raise cfg.error(("model", "name"), _unknown_preset(model.name, model.task, registry))
                 raise cfg.error(ARCH, "no model: set architecture.backbone (and head) or architecture.full, "
-                                f"or name a preset in model.name{hint}", value=False)
+                                "or name a preset in model.name", value=False)
         else:
             out.backbone = resolve_component("backbone", arch.backbone, model.task, registry, cfg, ARCH + ("backbone",))
             if arch.neck is not None:

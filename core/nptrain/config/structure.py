@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from typing import Any, Literal, Sequence, TypeVar
+from typing import Any, Literal, Mapping, Sequence, TypeVar
 
 import attrs
 import cattrs
@@ -86,8 +86,28 @@ def _plain_union_hook(value: Any, tp: Any) -> Any:
     raise _ScalarError(f"expected {' or '.join(names.get(k, str(k)) for k in kinds)}; got {_describe(value)}")
 
 
+def _mapping_only(conv: cattrs.Converter):
+    """Hook factory for attrs classes: a scalar or list where a mapping belongs says which fields it takes
+    (cattrs alone reports "'str' object has no attribute 'keys'")."""
+    from cattrs.gen import make_dict_structure_fn
+
+    def factory(cl: type) -> Any:
+        inner = make_dict_structure_fn(cl, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True)
+        names = ", ".join(f.name for f in attrs.fields(cl))
+
+        def hook(value: Any, tp: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise _ScalarError(f"expected a mapping with fields {names}; got {_describe(value)}")
+            return inner(value, tp)
+
+        return hook
+
+    return factory
+
+
 def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook_factory(attrs.has, _mapping_only(conv))
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _strict_float)
     conv.register_structure_hook(bool, _strict_bool)

@@ -151,18 +151,18 @@ def _override_value(text: str) -> tuple[list[str], Any]:
 
 def _step(node: Any, part: str, done: tuple, text: str) -> Any:
     """The key or list position ``part`` inside ``node`` (a list item is named by its 0-based index)."""
+    def error(message: str) -> ConfigError:
+        return ConfigError(message, file="<command line>", field=dotted(done))
+
     if isinstance(node, list):
         if not part.lstrip("-").isdigit():
-            raise ConfigError(f"override {text!r}: {dotted(done)} is a list; name an item by its position, "
-                              f"e.g. {dotted(done)}.0.{part}", file="<command line>", field=dotted(done))
+            raise error(f"is a list: name an item by its position, e.g. {dotted(done)}.0.{part}")
         index = int(part)
         if not -len(node) <= index < len(node):
-            raise ConfigError(f"override {text!r}: {dotted(done)} has {len(node)} item(s); position {index} is "
-                              f"out of range", file="<command line>", field=dotted(done))
+            raise error(f"has {len(node)} item(s); position {index} in override {text!r} is out of range")
         return index % len(node)
     if not isinstance(node, dict):
-        raise ConfigError(f"override {text!r}: {dotted(done)} holds a {type(node).__name__}, not a mapping or list",
-                          file="<command line>", field=dotted(done))
+        raise error(f"holds a {type(node).__name__}, so override {text!r} cannot go inside it")
     return part
 
 

@@ -107,3 +107,12 @@ def test_imagenet_weights_start_a_detection_or_segmentation_model(source, tmp_pa
     save_file({k: v.contiguous() for k, v in short.items()}, str(src))
     with pytest.raises(ConversionError, match="unfilled"):
         load_weights(nptrain.create_model("resnet50", task=task, num_classes=3), f"torchvision:{src}", preset="resnet50")
+
+
+def test_misspelt_source_is_suggested():
+    from nptrain.errors import UserError
+    from nptrain.plugin_manager import default_plugins
+
+    with pytest.raises(UserError, match=r"no converter 'torchvison' for preset 'resnet50' \(did you mean 'torchvision'\?\); "
+                                        r"available sources: torchvision"):
+        default_plugins().registry.converter("torchvison", "resnet50")
