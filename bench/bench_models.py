@@ -14,6 +14,7 @@ Timings are noisy on shared 2-core machines: compare ratios, not absolute number
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import tempfile
@@ -150,30 +151,39 @@ def bench_preset(preset: str, size: int, batch: int, repeats: int, channels_last
     x1 = torch.randn(1, 3, size, size)
     row: dict = {"preset": preset, "task": task, "size": size, "batch": batch,
                  "params": sum(p.numel() for p in ours.parameters())}
-    if channels_last:
-        ours = ours.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
     ref = reference_model(preset, num_classes)
     ref = _Logits(ref, task) if ref is not None else None
     steps = {"ours": train_step_fn(ours, x, num_classes, task)}
+    if channels_last:  # the same weights in channels_last memory format, timed in the same rounds
+        ours_cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+        steps["ours_cl"] = train_step_fn(ours_cl, x.contiguous(memory_format=torch.channels_last), num_classes, task)
     if ref is not None:
         row["ref_params"] = sum(p.numel() for p in ref.parameters())
-        steps["ref"] = train_step_fn(ref, x.contiguous(), num_classes, task)
+        steps["ref"] = train_step_fn(ref, x, num_classes, task)
     train = interleaved(steps, repeats)
     ours.eval()
     traced = torch.fx.symbolic_trace(ours)
     infer = {"ours": lambda: ours(x1), "ours_fx": lambda: traced(x1)}
+    if channels_last:
+        ours_cl.eval()
+        x1_cl = x1.contiguous(memory_format=torch.channels_last)
+        infer["ours_cl"] = lambda: ours_cl(x1_cl)
     if ref is not None:
         ref.eval()
         infer["ref"] = lambda: ref(x1)
     with torch.inference_mode():
         latency = interleaved(infer, repeats)
     row["ours_train_step_s"], row["ours_eager_b1_s"], row["ours_fx_b1_s"] = train["ours"], latency["ours"], latency["ours_fx"]
-    row["ours_onnxruntime_b1_s"] = onnx_latency(ours.to(memory_format=torch.contiguous_format), x1, repeats)
+    row["ours_onnxruntime_b1_s"] = onnx_latency(ours, x1, repeats)
+    if channels_last:
+        row["ours_cl_train_step_s"], row["ours_cl_eager_b1_s"] = train["ours_cl"], latency["ours_cl"]
     if ref is not None:
         row["ref_train_step_s"], row["ref_eager_b1_s"] = train["ref"], latency["ref"]
         row["train_speedup_vs_ref"] = row["ref_train_step_s"] / row["ours_train_step_s"]
         row["eager_b1_speedup_vs_ref"] = row["ref_eager_b1_s"] / row["ours_eager_b1_s"]
+        if channels_last:
+            row["cl_train_speedup_vs_ref"] = row["ref_train_step_s"] / row["ours_cl_train_step_s"]
+            row["cl_eager_b1_speedup_vs_ref"] = row["ref_eager_b1_s"] / row["ours_cl_eager_b1_s"]
     return row
 
 
@@ -183,7 +193,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--channels-last", action="store_true", help="run our model in channels_last memory format")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="also time our model in channels_last memory format (same rounds, extra rows)")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
@@ -194,6 +205,11 @@ def main() -> None:
         fmt = lambda v: "-" if v is None else f"{v * 1000:.1f} ms"  # noqa: E731
         print(f"{preset:<18} params {row['params']:>10,}  train {fmt(row['ours_train_step_s'])}  "
               f"eager {fmt(row['ours_eager_b1_s'])}  fx {fmt(row['ours_fx_b1_s'])}  ort {fmt(row['ours_onnxruntime_b1_s'])}")
+        if "ours_cl_train_step_s" in row:
+            ratio = row["ours_train_step_s"] / row["ours_cl_train_step_s"]
+            print(f"{'  channels_last':<18} {'':>17}  train {fmt(row['ours_cl_train_step_s'])}  "
+                  f"eager {fmt(row['ours_cl_eager_b1_s'])}  -> train {ratio:.2f}x contiguous"
+                  + (f", ratio vs transformers {row['cl_train_speedup_vs_ref']:.2f}x" if "ref_train_step_s" in row else ""))
         if "ref_train_step_s" in row:
             print(f"{'  transformers':<18} params {row['ref_params']:>10,}  train {fmt(row['ref_train_step_s'])}  "
                   f"eager {fmt(row['ref_eager_b1_s'])}  -> train ratio {row['train_speedup_vs_ref']:.2f}x, "

@@ -153,3 +153,31 @@ def test_fx_model_checkpoint_retrains_graph_module(small_config, tmp_path, capsy
     assert not torch.equal(trained["head.classifier.weight"], traced.state_dict()["head.classifier.weight"])
     assert (run_dir / "weights" / "model_fx.pt").is_file()
     assert main(["evaluate", str(run_dir)]) == 0
+
+
+def test_channels_last_trains_resumes_and_exports_the_usual_layout(small_config, resumed_equals_full, monkeypatch):
+    """environment.channels_last: the model and every batch are NHWC during training (checked on every
+    conv's weight and input), a resumed run still ends bit-identical, and the saved weights and ONNX export
+    are the usual contiguous layout with onnxruntime parity."""
+    from torch import nn
+
+    seen: list[tuple[bool, bool]] = []
+    original = nn.Conv2d._conv_forward
+
+    def spy(self, x, weight, bias):
+        if self.training:  # training steps; the exports at the end use the usual layout on purpose
+            seen.append((x.is_contiguous(memory_format=torch.channels_last),
+                         weight.is_contiguous(memory_format=torch.channels_last)))
+        return original(self, x, weight, bias)
+
+    monkeypatch.setattr(nn.Conv2d, "_conv_forward", spy)
+    extra = """
+    environment: {channels_last: true}
+    logging: {onnx_export: true}
+    """
+    full, _ = resumed_equals_full(small_config(extra))
+    assert seen and all(x and w for x, w in seen), seen[:3]
+    summary = json.loads((full / "summary.json").read_text())
+    assert summary["export"]["onnx"]["ok"] and summary["export"]["onnx"]["max_abs_diff"] < 1e-4
+    assert summary["best"]["metrics"]["valid_top1_accuracy"] > 0.3  # 2 tiny epochs; chance is 0.1
+    assert all(v.is_contiguous() for v in _weights(full).values())

@@ -43,11 +43,11 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, criterion: nn.Module, metric: Metric, task: str, device: torch.device,
-             show: bool = False) -> dict[str, float]:
+             show: bool = False, memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
     """Metrics of ``model`` on ``loader`` (its shard), reduced over ranks."""
     model.eval()
     for images, target in _progress(iterate(loader), len(loader), "valid", show):
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
         targets = loss_targets(task, target, device)
         out = model(images)
         loss = float(criterion(out, targets))
@@ -85,6 +85,8 @@ class Trainer:
         self.data = build_data(loaded)
         self.num_classes = len(self.data.classes)
         self.model = build_task_model(loaded, self.num_classes, log=self.log).to(self.device)
+        self.memory_format = torch.channels_last if env.channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
         if loaded.model.freeze_backbone:
             n = freeze_backbone(self.model)
             self.log(f"freeze_backbone: {n} backbone tensors frozen, backbone BatchNorm kept in eval mode")
@@ -160,13 +162,14 @@ class Trainer:
         lr = 0.0
         for i, (images, target) in enumerate(bar):
             lr = set_lr(self.optimizer, self.sched_cfg, epoch + i / n_iter, tr.epochs)
-            images = images.to(self.device, non_blocking=True)
+            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
             targets = loss_targets(self.task, target, self.device)
             if self.data.mixing is not None:
                 # per-batch generator: same mix for the same (seed, epoch, step) on every resume
                 gen = torch.Generator().manual_seed(sample_seed(seed + 17, epoch, i * 1009 + self.dist.rank))
                 images, targets["labels"] = self.data.mixing(images.cpu(), targets["labels"].cpu(), self.num_classes, gen)
-                images, targets["labels"] = images.to(self.device), targets["labels"].to(self.device)
+                images = images.to(self.device, memory_format=self.memory_format)
+                targets["labels"] = targets["labels"].to(self.device)
             with torch.autocast(self.device.type, enabled=self.amp):
                 out = self.ddp(images)
                 loss = self.criterion(out, targets)
@@ -226,7 +229,7 @@ class Trainer:
             if (epoch + 1) % every == 0 or epoch + 1 == tr.epochs:
                 metric = self._metric()
                 vals = evaluate(self.eval_model(), self.valid_loader, self.criterion, metric, self.task,
-                                self.device, show)
+                                self.device, show, self.memory_format)
                 row.update({f"valid_{k}": v for k, v in vals.items()})
                 self._update_best(row, metric, run_dir)
             row["time_s"] = time.perf_counter() - t0

@@ -17,7 +17,7 @@ from nptrain.export_tools import compare_outputs
 
 def export_fx(model: nn.Module, path: Path) -> dict[str, Any]:
     try:
-        traced = torch.fx.symbolic_trace(copy.deepcopy(model).eval())
+        traced = torch.fx.symbolic_trace(copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format))
         buf = io.BytesIO()
         torch.save(traced, buf)
         from nptrain.training_io import atomic_write_bytes
@@ -30,8 +30,9 @@ def export_fx(model: nn.Module, path: Path) -> dict[str, Any]:
 
 def export_onnx(model: nn.Module, sample: torch.Tensor, path: Path, opset: int) -> dict[str, Any]:
     """Export with a dynamic batch axis and compare onnxruntime with eager torch on ``sample``."""
-    model = copy.deepcopy(model).eval().cpu()
-    sample = sample.cpu()
+    # the usual layout: a channels_last training run exports the same file as any other
+    model = copy.deepcopy(model).eval().cpu().to(memory_format=torch.contiguous_format)
+    sample = sample.cpu().contiguous()
     log = io.StringIO()
     import logging
 
