@@ -97,3 +97,17 @@ def test_broken_plugin_is_listed_and_cli_keeps_working(fake_dist, write, monkeyp
     assert "ModuleNotFoundError: No module named 'nonexistent_dependency_xyz'" in proc.stdout
     proc = run_cli("config", "check", str(write("ok.yaml", CFG)))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_closed_pipe_ends_quietly():
+    """`nptrain list | head -1`: the reader has gone; no 'internal error', the SIGPIPE status."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, deterministically
+    try:
+        proc = subprocess.run([sys.executable, "-m", "nptrain", "list"], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", (proc.returncode, proc.stderr)
