@@ -14,9 +14,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from nptrain.config.sections import DataConfig, SplitPath
+from nptrain.data.seeded import SeededDataset
 from nptrain.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -116,35 +116,14 @@ def _read_csv(folder: Path, label_file: Path, classes: Optional[list[str]]) -> t
     return samples, classes
 
 
-class ImageClassificationDataset(Dataset):
-    """``(path, label)`` samples; ``__getitem__`` takes ``(index, seed)`` from our samplers so each
-    sample's augmentation is drawn from its own generator (see ``nptrain.data.loader``)."""
+class ImageClassificationDataset(SeededDataset):
+    """``(path, label)`` samples; targets are ``{"label": int}``."""
 
-    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], transform: Optional[Callable] = None) -> None:
-        self.samples = samples
-        self.classes = classes
-        self.transform = transform
-        self.cache: Optional[list[torch.Tensor]] = None
+    def decode(self, index: int) -> torch.Tensor:
+        return read_image(self.samples[index][0])
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def cache_images(self) -> None:
-        """Decode everything once (environment.cache_data); workers inherit the cache on fork."""
-        self.cache = [read_image(p) for p, _ in self.samples]
-
-    def load(self, index: int) -> torch.Tensor:
-        img = self.cache[index] if self.cache is not None else read_image(self.samples[index][0])
-        return img.float().div_(255.0)
-
-    def __getitem__(self, item):
-        index, seed = item if isinstance(item, tuple) else (item, 0)
-        image = self.load(index)
-        target: dict[str, Any] = {"label": self.samples[index][1]}
-        if self.transform is not None:
-            gen = torch.Generator().manual_seed(seed)
-            image, target = self.transform(image, target, gen)
-        return image, target
+    def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        return decoded, {"label": self.samples[index][1]}
 
 
 def build_dataset(data: DataConfig, split: str, transform: Optional[Callable] = None,

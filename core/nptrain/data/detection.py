@@ -19,27 +19,19 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-from torch.utils.data import Dataset
 
 from nptrain.config.sections import DataConfig, SplitPath
 from nptrain.data.datasets import _resolve, load_id_mapping, read_image
+from nptrain.data.seeded import SeededDataset
 from nptrain.detection.formats import DetectionSample, load_coco, load_yolo
 from nptrain.errors import UserError
 
 
-class DetectionDataset(Dataset):
-    """Validated samples; ``__getitem__`` takes ``(index, seed)`` like the other task datasets."""
+class DetectionDataset(SeededDataset):
+    """Validated samples; targets are ``{"boxes": (N, 4) xyxy pixels, "classes": (N,)}`` plus, after the
+    transforms, ``image_size`` (H, W) of the transformed image."""
 
-    def __init__(self, samples: list[DetectionSample], classes: list[str], transform: Optional[Callable] = None) -> None:
-        self.samples = samples
-        self.classes = classes
-        self.transform = transform
-        self.cache: Optional[list[torch.Tensor]] = None
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def _read(self, index: int) -> torch.Tensor:
+    def decode(self, index: int) -> torch.Tensor:
         sample = self.samples[index]
         image = read_image(sample.image)
         if tuple(image.shape[-2:]) != (sample.height, sample.width):
@@ -48,22 +40,13 @@ class DetectionDataset(Dataset):
                             f"{sample.width}x{sample.height} (width x height)")
         return image
 
-    def cache_images(self) -> None:
-        """Decode every image once (environment.cache_data)."""
-        self.cache = [self._read(i) for i in range(len(self))]
-
-    def __getitem__(self, item):
-        index, seed = item if isinstance(item, tuple) else (item, 0)
-        image = self.cache[index] if self.cache is not None else self._read(index)
+    def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         sample = self.samples[index]
-        target: dict[str, Any] = {"boxes": torch.from_numpy(sample.boxes.copy()),
-                                  "classes": torch.from_numpy(sample.classes.copy())}
-        image = image.float().div_(255.0)
-        if self.transform is not None:
-            gen = torch.Generator().manual_seed(seed)
-            image, target = self.transform(image, target, gen)
+        return decoded, {"boxes": torch.from_numpy(sample.boxes.copy()), "classes": torch.from_numpy(sample.classes.copy())}
+
+    def finish(self, image: torch.Tensor, target: dict[str, Any]) -> dict[str, Any]:
         target["image_size"] = torch.tensor(image.shape[-2:], dtype=torch.long)
-        return image, target
+        return target
 
 
 def _split_paths(data: DataConfig, split: str) -> tuple[Path, Path]:

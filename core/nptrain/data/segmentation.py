@@ -15,10 +15,10 @@ from typing import Any, Callable, Optional, Sequence
 import attrs
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from nptrain.config.sections import DataConfig, PathPattern, SplitPath
 from nptrain.data.datasets import IMAGE_SUFFIXES, _resolve, load_id_mapping, read_image
+from nptrain.data.seeded import SeededDataset
 from nptrain.errors import UserError
 
 Color = tuple[int, int, int]
@@ -174,25 +174,18 @@ def read_mask(path: Path, *, num_classes: Optional[int], ignore_index: int,
     return torch.from_numpy(ids)
 
 
-class SegmentationDataset(Dataset):
-    """``(image, mask)`` path pairs; ``__getitem__`` takes ``(index, seed)`` like the classification
-    dataset and returns ``(image, {"mask": LongTensor (H, W)})`` after the shared transforms."""
+class SegmentationDataset(SeededDataset):
+    """``(image, mask)`` path pairs; targets are ``{"mask": LongTensor (H, W)}``."""
 
     def __init__(self, samples: list[tuple[Path, Path]], classes: list[str], transform: Optional[Callable] = None,
                  *, ignore_index: int = 255, palette: Optional[list[Color]] = None,
                  label_mode: Optional[str] = None) -> None:
-        self.samples = samples
-        self.classes = classes
-        self.transform = transform
+        super().__init__(samples, classes, transform)
         self.ignore_index = ignore_index
         self.palette = palette
         self.label_mode = label_mode
-        self.cache: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def _decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         img_path, mask_path = self.samples[index]
         image = read_image(img_path)
         mask = read_mask(mask_path, num_classes=len(self.classes), ignore_index=self.ignore_index,
@@ -202,24 +195,15 @@ class SegmentationDataset(Dataset):
                             f"{image.shape[2]}x{image.shape[1]} (width x height); they must match")
         return image, mask
 
-    def cache_images(self) -> None:
-        """Decode every pair once (environment.cache_data); masks are kept as uint8 when ids allow."""
-        cache = []
-        for i in range(len(self)):
-            image, mask = self._decode(i)
-            small = mask.numel() == 0 or (int(mask.min()) >= 0 and int(mask.max()) < 256)
-            cache.append((image, mask.to(torch.uint8) if small else mask.to(torch.int32)))
-        self.cache = cache
+    def compact(self, decoded: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        # cached masks are uint8 when the ids allow (255 = ignore included)
+        image, mask = decoded
+        small = mask.numel() == 0 or (int(mask.min()) >= 0 and int(mask.max()) < 256)
+        return image, mask.to(torch.uint8) if small else mask.to(torch.int32)
 
-    def __getitem__(self, item):
-        index, seed = item if isinstance(item, tuple) else (item, 0)
-        image, mask = self.cache[index] if self.cache is not None else self._decode(index)
-        target: dict[str, Any] = {"mask": mask.long()}
-        image = image.float().div_(255.0)
-        if self.transform is not None:
-            gen = torch.Generator().manual_seed(seed)
-            image, target = self.transform(image, target, gen)
-        return image, target
+    def image_and_target(self, index: int, decoded: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        image, mask = decoded
+        return image, {"mask": mask.long()}
 
 
 def _split_dirs(data: DataConfig, split: str) -> tuple[Path, Path]:

@@ -1,0 +1,55 @@
+"""The base of the task datasets: items are ``(index, seed)`` and each sample is decoded once when cached.
+
+Our samplers hand every dataset ``(index, seed)`` so a sample's augmentation comes from its own
+generator (the same on every resume and for any worker count, see ``nptrain.data.loader``). A task
+dataset says how to decode a sample and what its target is; this class does the rest.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+
+class SeededDataset(Dataset):
+    """``samples`` (one entry per image), ``classes`` (names by id) and an optional seeded ``transform``."""
+
+    def __init__(self, samples: Sequence[Any], classes: list[str], transform: Optional[Callable] = None) -> None:
+        self.samples = samples
+        self.classes = classes
+        self.transform = transform
+        self.cache: Optional[list[Any]] = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def decode(self, index: int) -> Any:
+        """Read sample ``index`` from disk (errors name the file); what ``cache_images`` keeps."""
+        raise NotImplementedError
+
+    def compact(self, decoded: Any) -> Any:
+        """How a decoded sample is kept in the cache (default: as it is)."""
+        return decoded
+
+    def image_and_target(self, index: int, decoded: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The uint8 ``(C, H, W)`` image and the target dict of a decoded sample, before transforms."""
+        raise NotImplementedError
+
+    def finish(self, image: torch.Tensor, target: dict[str, Any]) -> dict[str, Any]:
+        """Last touch on the target after the transforms (default: none)."""
+        return target
+
+    def cache_images(self) -> None:
+        """Decode everything once (environment.cache_data); workers inherit the cache on fork."""
+        self.cache = [self.compact(self.decode(i)) for i in range(len(self))]
+
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, 0)
+        decoded = self.cache[index] if self.cache is not None else self.decode(index)
+        image, target = self.image_and_target(index, decoded)
+        image = image.float().div_(255.0)
+        if self.transform is not None:
+            gen = torch.Generator().manual_seed(seed)
+            image, target = self.transform(image, target, gen)
+        return image, self.finish(image, target)
