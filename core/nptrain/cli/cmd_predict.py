@@ -1,4 +1,4 @@
-"""``nptrain predict RUN_DIR IMAGE... [--topk K] [--score-thresh S] [-o OUT]``.
+"""``nptrain predict RUN_DIR IMAGE|FOLDER... [--topk K] [--score-thresh S] [-o OUT]``.
 
 Classification prints the top-k classes with probabilities. Segmentation writes, per image,
 ``OUT/<stem>_mask.png`` (a palette PNG whose pixel values are the class ids, at the image's own size)
@@ -18,7 +18,7 @@ from typing import Optional
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory (runs/<task>/<name>)")
-    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("images", nargs="+", help="image files, or folders (the images directly inside, sorted)")
     parser.add_argument("--topk", type=int, default=1, metavar="K", help="classification: classes to show per image (default 1)")
     parser.add_argument("-o", "--output", default=None, metavar="OUT",
                         help="segmentation / detection: output folder (default RUN_DIR/predictions)")
@@ -144,6 +144,26 @@ def _predict_detection(loaded, model, classes: list[str], paths: list[str], out:
     print(f"detections: {out / 'detections.json'}")
 
 
+def expand_images(items: list[str]) -> list[str]:
+    """Image paths in the order given; a folder stands for the images directly inside it, sorted."""
+    from nptrain.data.datasets import IMAGE_SUFFIXES
+    from nptrain.errors import UserError
+
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UserError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            out.extend(found)
+        elif not path.is_file():
+            raise UserError(f"image not found: {path}")
+        else:
+            out.append(item)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -155,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}")
+    args.images = expand_images(args.images)
     loaded, model, classes = load_run(run_dir, [], args.weights)
     task = loaded.model.task
     if task == "segmentation":
