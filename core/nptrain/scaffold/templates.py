@@ -204,7 +204,7 @@ from nptrain.modeling.api import create_model
 
 def test_converter_round_trip(tmp_path: Path):
     import $pkg.convert as conv
-    from nptrain.testing.converters import assert_file_forms_agree
+    from nptrain.testing.converters import assert_file_forms_agree, assert_head_drops
 
     model = create_model("${name}_s", num_classes=10)
     ours = model.state_dict()
@@ -221,6 +221,8 @@ def test_converter_round_trip(tmp_path: Path):
     assert set(converted) == set(ours) and all(torch.equal(converted[k], ours[k]) for k in ours)
     # wrapped .pth files, `nptrain convert` and `checkpoint: reference:FILE` all give the same weights
     assert_file_forms_agree(back, source_name="reference", preset="${name}_s", tmp_path=tmp_path, num_classes=10)
+    # keep_head=False starts a model with another class count from the same file
+    assert_head_drops(back, source_name="reference", preset="${name}_s", source_head_prefixes=("fc.",))
 
 
 def test_trains_one_epoch_and_exports(tmp_path: Path):

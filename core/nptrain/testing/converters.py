@@ -63,3 +63,32 @@ def assert_file_forms_agree(state: Mapping[str, torch.Tensor], *, source_name: s
     assert_same(model(str(ours)).state_dict(), "nptrain convert, then checkpoint=")
     assert_same(model(f"{source_name}:{plain}").state_dict(), f"checkpoint={source_name}:FILE")
     return reference
+
+
+def assert_head_drops(state: Mapping[str, torch.Tensor], *, source_name: str, preset: str,
+                      source_head_prefixes: tuple[str, ...], num_classes: int = 7) -> dict[str, torch.Tensor]:
+    """``keep_head=False`` for fine-tuning on another class count: no ``head.`` key comes back, a model with
+    ``num_classes`` takes the rest with only its head missing, a file without its classifier
+    (``source_head_prefixes`` removed) converts to the same keys, and without ``keep_head=False`` that
+    file is refused for its unfilled head. Returns the headless conversion."""
+    import nptrain
+    from nptrain.errors import ConversionError
+    from nptrain.plugin_manager import default_plugins
+
+    converter = default_plugins().registry.converter(source_name, preset).record.build_factory()
+    converted = dict(converter(dict(state), preset=preset, keep_head=False))
+    assert not any(k.startswith("head.") for k in converted)
+    model = nptrain.create_model(preset, num_classes=num_classes)
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert not unexpected and missing and all(k.startswith("head.") for k in missing), (missing, unexpected)
+    assert sorted(missing) == sorted(k for k in model.state_dict() if k.startswith("head."))
+    headless = {k: v for k, v in state.items() if not k.startswith(source_head_prefixes)}
+    assert len(headless) < len(state), f"no source key starts with {source_head_prefixes}"
+    assert set(converter(headless, preset=preset, keep_head=False)) == set(converted)
+    try:
+        converter(headless, preset=preset, keep_head=True)
+    except ConversionError as exc:
+        assert "unfilled" in str(exc) and "head." in str(exc), exc
+    else:
+        raise AssertionError("a file without its classifier converted with keep_head=True")
+    return converted

@@ -8,7 +8,7 @@ import torch
 
 import nptrain
 from nptrain.errors import ConversionError
-from nptrain.testing.converters import assert_file_forms_agree
+from nptrain.testing.converters import assert_file_forms_agree, assert_head_drops
 from nptrain.testing.parity import assert_parity, load_input, make_state_dict, source_info
 
 from np_plugin_resnet.convert import from_torchvision
@@ -56,11 +56,7 @@ def test_unknown_and_missing_keys_fail_loudly(source):
 
 
 def test_drop_head(source):
-    converted = from_torchvision(source, preset="resnet50", keep_head=False)
-    assert not any(k.startswith("head.") for k in converted)
-    model = nptrain.create_model("resnet50", num_classes=7)
-    missing, unexpected = model.load_state_dict(converted, strict=False)
-    assert sorted(missing) == ["head.classifier.bias", "head.classifier.weight"] and not unexpected
+    assert_head_drops(source, source_name="torchvision", preset="resnet50", source_head_prefixes=("fc.",))
 
 
 def test_dilation_and_pooling_options_match_feature_info():
