@@ -22,8 +22,9 @@ class LoadReport:
     def lines(self) -> list[str]:
         out = []
         if self.fresh_parts:
+            verb = "start" if len(self.fresh_parts) > 1 else "starts"
             out.append(f"backbone only: {self.backbone_tensors} backbone tensors loaded; "
-                       f"{' and '.join(self.fresh_parts)} start from initialisation (the checkpoint is a "
+                       f"{' and '.join(self.fresh_parts)} {verb} from initialisation (the checkpoint is a "
                        f"classification network)")
         if self.reinitialised:
             out.append(f"head re-initialised (class count differs): {', '.join(self.reinitialised)}")
