@@ -100,3 +100,31 @@ def test_compress_cli_retrain_export_benchmark(trained_run, tmp_path):
     cli("benchmark", str(out / "model_fx.pt"), "--input-size", "32", "--repeats", "2", "--json", str(bench))
     result = json.loads(bench.read_text())
     assert result["params"] < 100_000 and result["flops"] > 0 and result["latency_ms"]["onnxruntime"] is not None
+
+
+def test_declared_pruning_dims_reach_torch_pruning_and_bad_names_are_refused():
+    import warnings
+
+    from nptrain.compression.prune import declared_pruning_dims
+    from nptrain.errors import UserError
+    from nptrain.layers import LayerScale
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3, padding=1)
+            self.scale = LayerScale(16, channel_dim=1)
+            self.head = nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            return self.head(self.scale(self.conv(x)))
+
+    model = Scaled()
+    assert declared_pruning_dims(model) == {model.scale.gamma: 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "unwrapped parameters detected" guess
+        prune(model, torch.randn(1, 3, 8, 8), ratio=0.5, round_to=None)
+    assert model.conv.out_channels == model.scale.gamma.numel() == model.head.in_channels == 8
+    model.scale.pruning_dims = {"missing": 0}
+    with pytest.raises(UserError, match="scale.pruning_dims names 'missing', which is not a parameter"):
+        declared_pruning_dims(model)

@@ -106,6 +106,19 @@ def _channel_sum_pruner():
     return ChannelSumPruner()
 
 
+def declared_pruning_dims(model: nn.Module) -> dict[nn.Parameter, int]:
+    """Bare parameters (not a layer's weight or bias) with the axis pruning may cut, from each module's
+    ``pruning_dims = {"name": dim}``; torch-pruning would otherwise guess the last non-singleton axis."""
+    out: dict[nn.Parameter, int] = {}
+    for name, module in model.named_modules():
+        for attr, dim in getattr(module, "pruning_dims", {}).items():
+            param = getattr(module, attr, None)
+            if not isinstance(param, nn.Parameter):
+                raise UserError(f"{name or type(model).__name__}.pruning_dims names {attr!r}, which is not a parameter")
+            out[param] = dim
+    return out
+
+
 def _importance(method: str):
     import torch_pruning as tp
 
@@ -139,6 +152,7 @@ def prune(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str 
     forward_fn = (lambda m, x: m.train()(x)) if trace_in_training else None
     pruner = tp.pruner.MetaPruner(model, example, importance=_importance(method), pruning_ratio=ratio,
                                   ignored_layers=ignored, round_to=round_to, forward_fn=forward_fn,
+                                  unwrapped_parameters=list(declared_pruning_dims(model).items()),
                                   customized_pruners={ChannelSum: _channel_sum_pruner()})
     if state is not None:  # undo the running-statistics update of the training-mode trace
         model.load_state_dict(state)

@@ -79,6 +79,9 @@ class DropPath(nn.Module):
 class LayerScale(nn.Module):
     """Learnable per-channel scale; ``channel_dim=-1`` for tokens, ``1`` for NCHW maps."""
 
+    # structured pruning removes entries of gamma along with the channels they scale
+    pruning_dims = {"gamma": 0}
+
     def __init__(self, dim: int, init_value: float = 1e-5, channel_dim: int = -1) -> None:
         super().__init__()
         self.gamma = nn.Parameter(init_value * torch.ones(dim))

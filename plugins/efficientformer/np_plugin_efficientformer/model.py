@@ -82,6 +82,8 @@ class Attention(nn.Module):
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(num_heads * value_dim, dim)
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, resolution * resolution))
+        # one row per head: heads are kept whole by pruning, so this is never cut along token positions
+        self.pruning_dims = {"attention_biases": 0}
         pos = torch.arange(max(resolution, MAX_TOKEN_GRID))
         offsets = (pos[:, None] - pos[None, :]).abs().clamp(max=resolution - 1)
         self.register_buffer("bias_offsets", offsets, persistent=False)

@@ -72,6 +72,8 @@ class VisionTransformer(nn.Module):
             ConvNormAct(stem, dim, 2, 2, padding=0, bias=True, norm=None, act=None),
         )
         self.dim = dim
+        # structured pruning of the embedding width trims these along their channel axis
+        self.pruning_dims = {"pos_embed": 3, "cls_token": 2}
         self.num_embeddings = (params.image_size // params.patch_size) ** 2
         table_shape = (1, 1, self.num_embeddings, dim)
         if params.use_sinusoidal_pos_embed:
