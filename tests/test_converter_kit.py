@@ -68,3 +68,26 @@ def test_check_layout_reports_unexpected_keys_with_a_custom_hint():
     del out["backbone.extra.weight"], out["head.classifier.bias"]
     with pytest.raises(ConversionError, match=r"head\.classifier\.bias\), 0 unexpected \(\) \(no head in this file\)"):
         check_layout(out, expected, label="x", preset="simple_cnn", unfilled_hint=lambda keys: " (no head in this file)")
+
+
+def test_backbone_only_load_is_as_strict_as_a_full_load():
+    """A classification network's weights given to a segmentation model fill its backbone exactly; an extra or
+    misshapen backbone tensor is refused as in a full load, and nothing is half-loaded silently."""
+    from nptrain.checkpoints import _is_other_task, _load_backbone
+    from nptrain.errors import UserError
+
+    torch.manual_seed(0)
+    classifier = nptrain.create_model("simple_cnn", num_classes=10).state_dict()
+    seg = nptrain.create_model("simple_cnn_seg", num_classes=3)
+    backbone_state = {k: v for k, v in classifier.items() if k.startswith("backbone.")}
+    if backbone_state.keys() != {k for k in seg.state_dict() if k.startswith("backbone.")}:
+        pytest.skip("simple_cnn and simple_cnn_seg backbones differ in layout")
+    assert _is_other_task(classifier, seg)
+    report = _load_backbone(seg, classifier, source="ckpt")
+    assert report.fresh_parts == ["head", "neck"] and report.backbone_tensors == len(backbone_state)
+    assert all(torch.equal(seg.state_dict()[k], v) for k, v in backbone_state.items())
+    with pytest.raises(UserError, match=r"ckpt \(backbone\): state dict does not match the model; "
+                                        r"1 unexpected key\(s\): extra\.weight"):
+        _load_backbone(seg, {**classifier, "backbone.extra.weight": torch.zeros(1)}, source="ckpt")
+    with pytest.raises(UserError, match=r"ckpt \(backbone\): stem\.norm\.bias has shape \(3,\)"):
+        _load_backbone(seg, {**classifier, "backbone.stem.norm.bias": torch.zeros(3)}, source="ckpt")

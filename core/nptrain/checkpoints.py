@@ -93,18 +93,9 @@ def _is_other_task(state: Mapping[str, torch.Tensor], model: nn.Module) -> bool:
 
 
 def _load_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str) -> LoadReport:
-    """Load every ``backbone.`` tensor (all of them must match, exactly as in a full load); the neck and
-    head keep their initialisation and the report says so."""
-    backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
-    own = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
-    missing = [k for k in own if k not in backbone and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in backbone if k not in own]
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in backbone.items()
-             if k in own and tuple(v.shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        report = LoadReport(missing=missing, unexpected=unexpected)
-        raise UserError(f"{source}: the checkpoint's backbone does not match the model's; "
-                        + "; ".join(report.lines() + ([f"shape mismatch: {', '.join(wrong[:5])}"] if wrong else [])))
-    model.load_state_dict(backbone, strict=False)
+    """Load every ``backbone.`` tensor into the backbone with the same strict checks as a full load; the neck
+    and head keep their initialisation and the report says so."""
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    apply_state_dict(model.get_submodule("backbone"), backbone, source=f"{source} (backbone)")
     parts = sorted({k.split(".", 1)[0] for k in model.state_dict() if not k.startswith("backbone.")})
     return LoadReport(fresh_parts=parts, backbone_tensors=len(backbone))

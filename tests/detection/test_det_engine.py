@@ -4,7 +4,6 @@ YOLO vs COCO labels, label errors that name the file and line; plus the real nuc
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 
 from nptrain.cli.main import main
 from nptrain.config.loader import load_config
+from nptrain.data.nuclei import stardist_installed
 from nptrain.training.engine import run_training
 
 # 10 epochs of yolox_nano at 96 px on 192 images reach mAP50 ≈ 0.45 (measured, one CPU thread, ~25 s);
@@ -200,21 +200,13 @@ def test_detection_preset_trains_one_epoch(preset, det_config, small_shapes_det_
     assert 0.0 <= summary["best"]["metrics"]["valid_map50"] <= 1.0
 
 
-def _has_stardist() -> bool:
-    try:
-        metadata.distribution("stardist")
-        return True
-    except metadata.PackageNotFoundError:
-        return False
-
-
 # valid: 4 tiles (128 px) with 28 nuclei. Untrained yolox_nano: mAP50 0.000; 20 epochs: 0.82 at the best epoch
 # (mAP50:95 0.49) in ~35 s on one CPU thread
 NUCLEI_MIN_MAP50 = 0.5
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _has_stardist(), reason="the nuclei image ships with stardist (pip install --no-deps stardist)")
+@pytest.mark.skipif(not stardist_installed(), reason="the nuclei image ships with stardist (pip install --no-deps stardist)")
 def test_real_nuclei_detection_learns_well_above_untrained(det_config, tmp_path):
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss

@@ -3,7 +3,6 @@ evaluate (per-class IoU), predict (mask PNGs), resume; plus the real nuclei tile
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from PIL import Image
 
 from nptrain.cli.main import main
 from nptrain.config.loader import load_config
+from nptrain.data.nuclei import stardist_installed
 from nptrain.training.engine import run_training
 
 # chance levels on the shapes valid split: all-background gives mIoU ≈ 0.21 (84 % of pixels are
@@ -77,20 +77,12 @@ def test_data_command_writes_shapes(tmp_path, capsys):
     assert main(["data", "shapes", str(tmp_path / "s")]) == 2  # not empty: refused
 
 
-def _has_stardist() -> bool:
-    try:
-        metadata.distribution("stardist")
-        return True
-    except metadata.PackageNotFoundError:
-        return False
-
-
 # all-background on the nuclei valid tiles: pixel accuracy 0.83, mIoU 0.415; 4 epochs reach about 0.85
 NUCLEI_MIN_MIOU = 0.70
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _has_stardist(), reason="the nuclei image ships with stardist (pip install --no-deps stardist)")
+@pytest.mark.skipif(not stardist_installed(), reason="the nuclei image ships with stardist (pip install --no-deps stardist)")
 def test_real_nuclei_learns_well_above_chance(seg_config, tmp_path):
     data = tmp_path / "nuclei"
     assert main(["data", "nuclei", str(data)]) == 0

@@ -8,6 +8,7 @@ nuclei tiles from the image the stardist package ships: masks, or boxes with ``-
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 DATASETS = ("digits", "shapes", "shapes-det", "nuclei")
 
@@ -22,6 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shapes / shapes-det: training images (default 192 / 320; valid gets a quarter as many)")
     parser.add_argument("--task", choices=("segmentation", "detection"), default="segmentation",
                         help="nuclei: masks (segmentation, default) or one box per nucleus (detection)")
+
+
+def _split_sizes(count: Optional[int], default: int) -> tuple[int, int]:
+    """``--count`` training images (``default`` when not given) and a quarter as many for validation."""
+    from nptrain.errors import UserError
+
+    n = default if count is None else count
+    if n < 4:
+        raise UserError("--count must be at least 4")
+    return n, max(1, n // 4)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,19 +57,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.dataset == "shapes":
         from nptrain.data.shapes import SHAPE_CLASSES, write_shapes
 
-        n = 192 if args.count is None else args.count
-        if n < 4:
-            raise UserError("--count must be at least 4")
-        counts = write_shapes(out, n_train=n, n_valid=max(1, n // 4), seed=args.seed)
+        n_train, n_valid = _split_sizes(args.count, default=192)
+        counts = write_shapes(out, n_train=n_train, n_valid=n_valid, seed=args.seed)
         print(f"wrote {counts['train']} train and {counts['valid']} valid 64x64 images with masks "
               f"(classes {', '.join(SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,masks}}")
     elif args.dataset == "shapes-det":
         from nptrain.data.shapes_det import DET_SHAPE_CLASSES, write_shapes_det
 
-        n = 320 if args.count is None else args.count
-        if n < 4:
-            raise UserError("--count must be at least 4")
-        counts = write_shapes_det(out, n_train=n, n_valid=max(1, n // 4), seed=args.seed)
+        n_train, n_valid = _split_sizes(args.count, default=320)
+        counts = write_shapes_det(out, n_train=n_train, n_valid=n_valid, seed=args.seed)
         print(f"wrote {counts['train']} train and {counts['valid']} valid 64-128 px images with YOLO labels and "
               f"coco.json (classes {', '.join(DET_SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,labels}}")
     elif args.task == "detection":

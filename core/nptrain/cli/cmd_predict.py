@@ -146,16 +146,16 @@ def _predict_detection(loaded, model, classes: list[str], paths: list[str], out:
 
 def expand_images(items: list[str]) -> list[str]:
     """Image paths in the order given; a folder stands for the images directly inside it, sorted."""
-    from nptrain.data.datasets import IMAGE_SUFFIXES
+    from nptrain.data.datasets import IMAGE_SUFFIXES, list_images
     from nptrain.errors import UserError
 
     out: list[str] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = [str(p) for p in list_images(path)]
             if not found:
-                raise UserError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                raise UserError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             out.extend(found)
         elif not path.is_file():
             raise UserError(f"image not found: {path}")
@@ -178,12 +178,11 @@ def run(args: argparse.Namespace) -> int:
     args.images = expand_images(args.images)
     loaded, model, classes = load_run(run_dir, [], args.weights)
     task = loaded.model.task
+    out = Path(args.output) if args.output else run_dir / "predictions"  # segmentation / detection files
     if task == "segmentation":
-        out = Path(args.output) if args.output else run_dir / "predictions"
         _predict_segmentation(loaded, model, classes, args.images, out)
         return 0
     if task == "detection":
-        out = Path(args.output) if args.output else run_dir / "predictions"
         _predict_detection(loaded, model, classes, args.images, out, args.score_thresh)
         return 0
     if task != "classification":

@@ -19,7 +19,12 @@ from nptrain.config.sections import DataConfig, SplitPath
 from nptrain.data.seeded import SeededDataset
 from nptrain.errors import UserError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (by suffix), sorted."""
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def read_image(path: Path) -> torch.Tensor:
@@ -87,8 +92,7 @@ def _scan_folder(folder: Path, classes: Optional[list[str]]) -> tuple[list[tuple
         raise UserError(f"{folder}: class folder(s) {', '.join(unknown)} are not in data.id_mapping "
                         f"({', '.join(classes[:10])}{' …' if len(classes) > 10 else ''})")
     index = {name: i for i, name in enumerate(classes)}
-    samples = [(f, index[d]) for d in subdirs for f in sorted((folder / d).iterdir())
-               if f.suffix.lower() in IMAGE_SUFFIXES]
+    samples = [(f, index[d]) for d in subdirs for f in list_images(folder / d)]
     return samples, classes
 
 

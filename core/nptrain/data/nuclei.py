@@ -22,15 +22,27 @@ NUCLEI_PALETTE = [(0, 0, 0), (255, 200, 0)]
 _FILES = ("stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif")
 
 
-def nuclei_source() -> tuple[Path, Path]:
-    """Paths of the image and mask inside the installed stardist distribution (no import)."""
+def _stardist():
+    """The installed stardist distribution, or None; nothing is imported."""
     from importlib import metadata
 
     try:
-        dist = metadata.distribution("stardist")
+        return metadata.distribution("stardist")
     except metadata.PackageNotFoundError:
+        return None
+
+
+def stardist_installed() -> bool:
+    """Whether the stardist distribution (the nuclei data's source) is installed."""
+    return _stardist() is not None
+
+
+def nuclei_source() -> tuple[Path, Path]:
+    """Paths of the image and mask inside the installed stardist distribution (no import)."""
+    dist = _stardist()
+    if dist is None:
         raise UserError("nptrain data nuclei reads the image bundled with the stardist package, which is not "
-                        "installed: pip install --no-deps stardist (only its data files are used)") from None
+                        "installed: pip install --no-deps stardist (only its data files are used)")
     paths = tuple(Path(str(dist.locate_file(f))) for f in _FILES)
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from nptrain.config.sections import DataConfig, PathPattern, SplitPath
-from nptrain.data.datasets import IMAGE_SUFFIXES, _resolve, load_id_mapping, read_image
+from nptrain.data.datasets import _resolve, list_images, load_id_mapping, read_image
 from nptrain.data.seeded import SeededDataset
 from nptrain.errors import UserError
 
@@ -104,9 +104,7 @@ def pair_files(image_dir: Path, label_dir: Path, pattern: Optional[PathPattern] 
     _compile_check(img_pat, "data.path.pattern.image")
     _compile_check(lbl_pat, "data.path.pattern.label")
     masks: dict[str, Path] = {}
-    for f in sorted(label_dir.iterdir()):
-        if f.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    for f in list_images(label_dir):
         key = _key(f, lbl_pat)
         if key is None:
             continue
@@ -114,9 +112,7 @@ def pair_files(image_dir: Path, label_dir: Path, pattern: Optional[PathPattern] 
             raise UserError(f"{label_dir}: masks {masks[key].name} and {f.name} both pair with key {key!r}")
         masks[key] = f
     pairs = []
-    for f in sorted(image_dir.iterdir()):
-        if f.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    for f in list_images(image_dir):
         key = _key(f, img_pat)
         if key is None:
             continue

@@ -22,9 +22,9 @@ from typing import Any, Optional, Sequence
 import attrs
 import numpy as np
 
+from nptrain.data.datasets import IMAGE_SUFFIXES, list_images
 from nptrain.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DEFAULT_TOLERANCE = 0.01
 
 
@@ -105,7 +105,7 @@ def load_yolo(image_dir: Path | str, label_dir: Path | str, num_classes: int,
     for folder in (image_dir, label_dir):
         if not folder.is_dir():
             raise UserError(f"folder not found: {folder}")
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = list_images(image_dir)
     if not images:
         raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
     stems = {p.stem for p in images}
