@@ -84,9 +84,9 @@ class Trainer:
         seed_everything(env.seed, env.deterministic)
         self.data = build_data(loaded)
         self.num_classes = len(self.data.classes)
-        self.model = build_task_model(loaded, self.num_classes, log=self.log).to(self.device)
         self.memory_format = torch.channels_last if env.channels_last else torch.contiguous_format
-        self.model = self.model.to(memory_format=self.memory_format)
+        model = build_task_model(loaded, self.num_classes, log=self.log)
+        self.model = model.to(self.device, memory_format=self.memory_format)
         if loaded.model.freeze_backbone:
             n = freeze_backbone(self.model)
             self.log(f"freeze_backbone: {n} backbone tensors frozen, backbone BatchNorm kept in eval mode")
