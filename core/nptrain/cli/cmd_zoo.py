@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("pull", help="download an entry from a remote zoo (NPTRAIN_ZOO_URL or --url)")
     p.add_argument("stub")
     p.add_argument("--url", help="base URL of the remote zoo")
-    p.add_argument("--allow-pickle", action="store_true", help="also download pickled fx models (*.pt)")
+    p.add_argument("--allow-pickle", action="store_true", help="also download pickled files (*.pt, *.pth, *.pkl, *.bin, ...; any letter case)")
     p = sub.add_parser("index", help="write index.json so a folder can be served as a remote zoo")
     p.add_argument("folder", nargs="?", help="zoo folder (default: the local zoo)")
 

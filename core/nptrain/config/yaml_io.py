@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import attrs
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
+from nptrain.config.bounded_yaml import load_yaml, read_text_capped
 from nptrain.errors import ConfigError
 
 PathKey = tuple  # ("model", "architecture", "backbone", "params", "block_type") / list indexes as ints
@@ -94,14 +93,7 @@ def read_yaml(path: str | Path) -> tuple[dict, LocatedConfig]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
-    try:
-        node = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(f"invalid YAML: {exc.problem}", file=str(path),
-                          line=mark.line + 1 if mark else None, col=mark.column + 1 if mark else None) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not a UTF-8 text file", file=str(path)) from None
+    node = load_yaml(read_text_capped(path, what="config file"), str(path), typ="rt")
     cfg = LocatedConfig(files=[str(path)])
     if node is None:
         return {}, cfg
@@ -143,9 +135,9 @@ def _override_value(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {text!r} must look like section.field=value (e.g. training.epochs=5, "
                           f"augmentation.train.0.size=96)", file="<command line>")
     try:
-        value = YAML(typ="safe").load(raw) if raw.strip() else None
-    except MarkedYAMLError as exc:
-        raise ConfigError(f"override {text!r}: invalid YAML value ({exc.problem})", file="<command line>") from None
+        value = load_yaml(raw, "<command line>") if raw.strip() else None
+    except ConfigError as exc:
+        raise ConfigError(f"override {text!r}: {exc.message}", file="<command line>") from None
     return key.strip().split("."), value
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 from ruamel.yaml import YAML
 
+from nptrain.config.bounded_yaml import load_yaml
 from nptrain.errors import UserError
 
 TASKS = ("classification", "segmentation", "detection")
@@ -35,13 +36,47 @@ class ModelCard:
         return f"---\n{buf.getvalue()}---\n\n{desc.strip()}\n"
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# what each front matter field must hold: a card may come from a remote zoo, and `zoo list` / `show`
+# format these values, so a wrong type is refused here rather than failing later
+_FIELD_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "stub": ("a string", lambda v: isinstance(v, str)),
+    "task": ("a string", lambda v: isinstance(v, str)),
+    "architecture": ("a string", lambda v: isinstance(v, str)),
+    "dataset": ("a string", lambda v: isinstance(v, str)),
+    "description": ("a string", lambda v: isinstance(v, str)),
+    "metrics": ("a mapping of metric name to number",
+                lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_number(x) for k, x in v.items())),
+    "params": ("a non-negative integer", lambda v: _is_int(v) and v >= 0),
+    "flops": ("a non-negative integer or null", lambda v: v is None or (_is_int(v) and v >= 0)),
+    "sparsity": ("a number", _is_number),
+    "num_classes": ("a non-negative integer", lambda v: _is_int(v) and v >= 0),
+    "class_names": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "input_size": ("a list of integers", lambda v: isinstance(v, list) and all(_is_int(x) for x in v)),
+}
+
+
+def _type_problem(name: str, value: Any) -> Optional[str]:
+    expected = _FIELD_TYPES.get(name)
+    if expected is None or expected[1](value):
+        return None
+    return f"expected {expected[0]}, got {type(value).__name__}"
+
+
 def parse_card(text: str, where: str = "model.md") -> ModelCard:
     if not text.startswith("---\n"):
         raise UserError(f"{where}: model card must start with a '---' YAML front matter block")
     front, sep, body = text[4:].partition("\n---\n")
     if not sep:
         raise UserError(f"{where}: front matter is not closed by a '---' line")
-    data: Any = YAML(typ="safe", pure=True).load(front) or {}
+    data: Any = load_yaml(front, where, line_offset=1) or {}  # line 1 is the opening '---'
     if not isinstance(data, dict):
         raise UserError(f"{where}: front matter must be a mapping")
     fields = {f.name for f in attrs.fields(ModelCard)}
@@ -52,6 +87,10 @@ def parse_card(text: str, where: str = "model.md") -> ModelCard:
                      if f.default is attrs.NOTHING and f.name not in data)
     if missing:
         raise UserError(f"{where}: front matter lacks: {', '.join(missing)}")
+    for name, value in data.items():
+        problem = _type_problem(name, value)
+        if problem:
+            raise UserError(f"{where}: front matter field {name!r}: {problem}")
     try:
         card = ModelCard(**data, description=body.strip()) if "description" not in data else ModelCard(**data)
     except (TypeError, ValueError) as exc:

@@ -20,12 +20,13 @@ import shutil
 from pathlib import Path
 from typing import Iterator, Optional
 
+from nptrain.config.bounded_yaml import read_text_capped
 from nptrain.errors import UserError
 from nptrain.zoo.card import ModelCard, parse_card
+from nptrain.zoo.manifest import MANIFEST, PICKLE_SUFFIXES, ManifestError, escaping_links, inside, read_local_manifest
 from nptrain.zoo.stub import Stub, parse_stub
 
-MANIFEST = "manifest.json"
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl")
+CARD_MAX_BYTES = 1 << 20
 
 
 def zoo_root() -> Path:
@@ -59,16 +60,31 @@ def write_manifest(folder: Path) -> dict:
 def verify_manifest(folder: Path) -> list[str]:
     """Problems found (missing, resized or altered files); empty when the entry is intact."""
     path = folder / MANIFEST
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return [f"{folder}: no {MANIFEST}"]
-    problems = []
-    for rel, meta in json.loads(path.read_text())["files"].items():
-        f = folder / rel
+    try:
+        files = read_local_manifest(folder)
+    except ManifestError as exc:
+        return [str(exc)]
+    problems = [f"{rel}: a symbolic link pointing outside the entry" for rel in escaping_links(folder)]
+    for rel, meta in files.items():
+        try:
+            f = inside(folder, rel)
+        except ManifestError as exc:
+            problems.append(str(exc))
+            continue
         if not f.is_file():
             problems.append(f"{rel}: missing")
-        elif f.stat().st_size != meta["size"] or sha256_file(f) != meta["sha256"]:
+        elif f.stat().st_size != meta.size or sha256_file(f) != meta.sha256:
             problems.append(f"{rel}: checksum mismatch (file altered or corrupt)")
     return problems
+
+
+def read_card(card_path: Path) -> ModelCard:
+    """Parse ``model.md`` (size-capped; a link is refused, entries never contain one)."""
+    if card_path.is_symlink():
+        raise UserError(f"{card_path}: is a symbolic link; zoo entries never contain links")
+    return parse_card(read_text_capped(card_path, CARD_MAX_BYTES, what="model card"), str(card_path))
 
 
 def list_entries(root: Optional[Path] = None) -> Iterator[tuple[str, ModelCard]]:
@@ -78,7 +94,7 @@ def list_entries(root: Optional[Path] = None) -> Iterator[tuple[str, ModelCard]]
     for card_path in sorted(root.rglob("model.md")):
         folder = card_path.parent
         try:
-            yield str(folder.relative_to(root)), parse_card(card_path.read_text(), str(card_path))
+            yield str(folder.relative_to(root)), read_card(card_path)
         except UserError:
             continue
 
@@ -88,7 +104,7 @@ def load_card(stub: str, root: Optional[Path] = None) -> tuple[Path, ModelCard]:
     card = folder / "model.md"
     if not card.is_file():
         raise UserError(f"zoo entry {stub!r} not found under {root or zoo_root()} (nptrain zoo list shows what is there)")
-    return folder, parse_card(card.read_text(), str(card))
+    return folder, read_card(card)
 
 
 def remove_entry(stub: str, root: Optional[Path] = None) -> Path:
