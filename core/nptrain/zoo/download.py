@@ -100,12 +100,13 @@ def _discard(part: Path) -> None:
 
 
 def download(url: str, dest: Path, *, sha256: Optional[str] = None, size: Optional[int] = None,
-             limit: int = MAX_URL_DOWNLOAD_BYTES, progress: bool = True) -> Path:
+             limit: Optional[int] = None, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` via ``dest.part``, resuming a partial file; never more than ``size``
-    (or ``limit`` when the size is unknown) bytes are kept, and sha256/size are verified."""
+    (or ``limit``, default :data:`MAX_URL_DOWNLOAD_BYTES`, when the size is unknown) bytes are kept,
+    and sha256/size are verified."""
     if offline():
         raise UserError(f"offline mode (NPTRAIN_OFFLINE): not downloading {url}")
-    cap = size if size is not None else limit
+    cap = size if size is not None else (limit if limit is not None else MAX_URL_DOWNLOAD_BYTES)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     if part.is_symlink() or dest.is_symlink():  # we never make links: something else put it there
