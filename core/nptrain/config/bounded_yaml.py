@@ -85,6 +85,41 @@ def check_expansion(root: Any, where: str, *, line_offset: int = 0, max_nodes: i
     return size.get(id(root), 0)
 
 
+def _flow_depth_error(text: str, where: str, line_offset: int) -> Optional[ConfigError]:
+    """A located error when ``[``/``{`` nest deeper than :data:`MAX_DEPTH` (ruamel's scanner slows down
+    quadratically with flow nesting, so this is checked on the text before parsing). Quoted strings and
+    comments are skipped the way YAML reads them; a quote only opens a string at the start of a scalar."""
+    depth, line, col, quote, comment, prev = 0, 1, 0, "", False, " "
+    chars = iter(text)
+    for ch in chars:
+        col += 1
+        if ch == "\n":
+            line, col, comment = line + 1, 0, False
+            prev = ch
+            continue
+        if comment:
+            continue
+        if quote:
+            if ch == "\\" and quote == '"':
+                next(chars, None)  # an escaped character, whatever it is
+                col += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"" and prev in " \t\n[{,:-?":
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return ConfigError(f"YAML nested more than {MAX_DEPTH} levels deep", file=where,
+                                   line=line + line_offset, col=col)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        prev = ch
+    return None
+
+
 def load_yaml(text: str, where: str, *, typ: str = "safe", line_offset: int = 0,
               max_nodes: int = MAX_NODES) -> Any:
     """Parse one YAML document from ``text`` (named ``where`` in errors) with the alias budget.
@@ -95,6 +130,9 @@ def load_yaml(text: str, where: str, *, typ: str = "safe", line_offset: int = 0,
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    too_deep = _flow_depth_error(text, where, line_offset)
+    if too_deep is not None:
+        raise too_deep
     yaml = YAML(typ=typ, pure=True)
     constructor, parser = yaml.get_constructor_parser(text)
     try:
