@@ -103,7 +103,7 @@ def test_zoo_checkpoint_in_nptrain_run_refuses_a_traversing_manifest(tmp_path):
         for label in ("a", "b"):
             (tmp_path / "data" / split / label).mkdir(parents=True)
             Image.new("L", (8, 8), 40 if label == "a" else 200).save(tmp_path / "data" / split / label / "0.png")
-    files = {"model.md": CARD, "pytorch/model.safetensors": ONNX, "../../../../escaped.txt": b"owned"}
+    files = {"model.md": CARD, "pytorch/model.safetensors": ONNX, "../../../escaped.txt": b"owned"}  # → tmp_path
     with HostileServer(entry_routes(files)) as server:
         env = {**os.environ, "NPTRAIN_ZOO": str(tmp_path / "cache"), "NPTRAIN_ZOO_URL": server.url}
         proc = subprocess.run(
@@ -113,7 +113,7 @@ def test_zoo_checkpoint_in_nptrain_run_refuses_a_traversing_manifest(tmp_path):
             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("nptrain: error: ") and "files['../../../../escaped.txt']" in last and STUB in last
+    assert last.startswith("nptrain: error: ") and "files['../../../escaped.txt']" in last and STUB in last
     assert "Traceback" not in proc.stderr and not list(tmp_path.rglob("escaped.txt"))
     assert not (tmp_path / "cache").exists() or not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
 
@@ -280,7 +280,7 @@ def test_oversized_manifest_is_refused(tmp_path, monkeypatch):
             pull(STUB, base_url=server.url, root=tmp_path / "cache", progress=False)
 
 
-@pytest.mark.parametrize("name", ["pytorch/model_fx.PT", "pytorch/model.Pth", "extra/state.pkl", "extra/state.PICKLE",
+@pytest.mark.parametrize("name", ["pytorch/model_fx.PT", "pytorch/model.Pth", "extra/state.PKL", "extra/state.PICKLE",
                                   "pytorch_model.bin", "last.CKPT"])
 def test_pickles_are_skipped_in_any_letter_case(tmp_path, name):
     files = {"model.md": CARD, "model.onnx": ONNX, name: b"\x80\x04pickled code"}
