@@ -155,10 +155,17 @@ def test_zoo_index_leaves_out_entries_with_links_outside(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_bytes(b"private key")
     _local_entry(tmp_path / "zoo", secret)
+    elsewhere = tmp_path / "elsewhere"  # an intact entry, but reached through a linked folder
+    elsewhere.mkdir()
+    (elsewhere / "model.md").write_bytes(CARD)
+    (elsewhere / "manifest.json").write_text(json.dumps({"files": {"model.md": meta(CARD)}}))
+    linked = store.entry_dir(STUB.replace("base-none", "pruned50-moderate"), tmp_path / "zoo")
+    linked.parent.mkdir(parents=True, exist_ok=True)
+    linked.symlink_to(elsewhere, target_is_directory=True)
     messages: list[str] = []
     index = write_index(tmp_path / "zoo", log=messages.append)
     assert json.loads(index.read_text()) == {"models": []}
-    assert messages and messages[0].startswith(f"not indexed {STUB}: pytorch/model.safetensors: a symbolic link")
+    assert any(m.startswith(f"not indexed {STUB}: pytorch/model.safetensors: a symbolic link") for m in messages)
 
 
 # --- item 4: sizes, resumes, timeouts, malformed manifests, pickles ----------------------------------------

@@ -128,14 +128,19 @@ def load_yaml(text: str, where: str, *, typ: str = "safe", line_offset: int = 0,
     numbers). ``line_offset`` is added to reported lines when ``text`` starts inside a larger file.
     Syntax errors are located the same way; nothing here runs code or builds arbitrary objects."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.docinfo import DocInfo, version
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     too_deep = _flow_depth_error(text, where, line_offset)
     if too_deep is not None:
         raise too_deep
     yaml = YAML(typ=typ, pure=True)
-    constructor, parser = yaml.get_constructor_parser(text)
+    parser = None
     try:
+        # the same set-up YAML.load does (a %YAML directive needs the document info)
+        yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
+        yaml.tags = {}
+        constructor, parser = yaml.get_constructor_parser(text)
         node = constructor.composer.get_single_node()
         if node is None:
             return None
@@ -152,4 +157,5 @@ def load_yaml(text: str, where: str, *, typ: str = "safe", line_offset: int = 0,
     except RecursionError:  # the parser itself recurses per nesting level
         raise ConfigError(f"YAML nested more than {MAX_DEPTH} levels deep", file=where) from None
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()

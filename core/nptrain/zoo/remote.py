@@ -39,7 +39,11 @@ def write_index(root: Path, log: Callable[[str], None] = lambda m: print(m, file
     serving such a link would hand out whatever file it points to."""
     stubs = []
     for stub, _ in list_entries(root):
-        folder = root / stub
+        try:
+            folder = inside(root, stub)  # an entry folder reached through a link would publish its target
+        except ManifestError as exc:
+            log(f"not indexed {stub}: {exc}")
+            continue
         problems = verify_manifest(folder)  # includes links that point outside the entry
         if problems:
             log(f"not indexed {stub}: {'; '.join(problems)[:300]}")
