@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
     loaded = load_config(paths, overrides)
+    note = loaded.netspresso.ignored_note()
+    if note and os.environ.get("RANK", "0") == "0":
+        print(note, flush=True)
     name = args.name or loaded.model.name or Path(paths[-1]).stem
     if resume is not None:
         name = resume.name
