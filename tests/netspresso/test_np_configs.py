@@ -107,7 +107,11 @@ def test_migrated_file_resolves_to_the_same_config(name: str, tmp_path: Path, ca
     assert migrated.run == original.run and migrated.model == original.model
 
 
-@pytest.mark.parametrize("name", SHIPPED + WRITTEN)
+# the resnet50 ones take 5-10 s of CPU each even at 32-64 px
+TRAIN_CASES = [pytest.param(n, marks=pytest.mark.slow) if n.startswith("resnet50") else n for n in SHIPPED + WRITTEN]
+
+
+@pytest.mark.parametrize("name", TRAIN_CASES)
 def test_trains_one_short_epoch(name: str, tmp_path: Path, tiny_data) -> None:
     import json
 

@@ -279,5 +279,8 @@ def _environment(ed: LocatedEditor) -> None:
         ed.drop(("environment", "gpus"), ignored="no CUDA device here: training on the CPU")
     elif "," in text:
         ed.drop(("environment", "gpus"), ignored="one process per GPU: use nptrain run --nproc N")
+    elif text != "0":
+        # nptrain trains on cuda:<local rank>; which physical GPU that is comes from the environment
+        ed.drop(("environment", "gpus"), ignored=f"GPU {text}: select it with CUDA_VISIBLE_DEVICES={text}")
     elif not isinstance(gpus, str):
         ed.put(("environment", "gpus"), text, "a string in nptrain")
