@@ -196,3 +196,16 @@ def test_unsupported_values_are_clear_errors(np_files, capsys, old: str, new: st
         raise AssertionError(f"{old!r} not in the files")
     err = _error(capsys, ["config", "check", *np_files])
     assert message in err and (".yaml:" in err)
+
+
+def test_netspresso_optimizer_file_is_refused_clearly(np_files, tmp_path: Path, capsys) -> None:
+    import torch
+
+    foreign = tmp_path / "classification_tiny_epoch_3_optimizer.pth"  # what 1.x writes: optimizer + epoch only
+    torch.save({"optimizer": {"state": {}, "param_groups": []}, "last_epoch": 3}, foreign)
+    model_file = Path(np_files[0])
+    model_file.write_text(model_file.read_text().replace("optimizer_path: ~", f"optimizer_path: {foreign}"))
+    loaded = load_config(np_files)
+    assert loaded.model.resume_optimizer_checkpoint == str(foreign)
+    err = _error(capsys, ["run", *np_files, "training.epochs=1"])
+    assert f"{foreign}: not an nptrain training state" in err

@@ -130,6 +130,10 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         state = ckio.load_state(path)
+        if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
+            # e.g. NetsPresso's <task>_<model>_*_optimizer.pth (model.checkpoint.optimizer_path): no model, no RNG
+            raise UserError(f"{path}: not an nptrain training state (a run's weights/last_optimizer.pt); "
+                            "an optimizer-only file cannot resume a run")
         if state.get("classes") != self.data.classes:
             raise UserError(f"{path}: the checkpoint was trained on classes {state.get('classes')}, "
                             f"the data now has {self.data.classes}")
