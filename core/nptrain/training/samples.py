@@ -3,7 +3,7 @@
 Written at each validation to ``samples/epoch_NNNN/NNN.png`` so the run shows what the model does as
 it trains (NetsPresso Trainer's image saver, same field). Classification: the image with the predicted
 and true class written above it; segmentation: image | ground truth | prediction side by side;
-detection: predicted boxes (score >= 0.3) drawn on the image.
+detection: ground-truth boxes | predicted boxes (score >= 0.3).
 """
 from __future__ import annotations
 
@@ -96,17 +96,28 @@ def save_samples(model: torch.nn.Module, dataset: Any, loaded: Any, classes: lis
             elif task == "segmentation":
                 result = _segmentation(picture, out, target["mask"], colors)
             else:
-                result = _detection(picture, out, loaded, classes, tuple(image.shape[-2:]))
+                result = _detection(picture, out, target, loaded, classes, tuple(image.shape[-2:]))
             buf = io.BytesIO()
             result.save(buf, format="PNG")
             atomic_write_bytes(out_dir / f"{i:03d}.png", buf.getvalue())
     return n
 
 
-def _detection(picture: Image.Image, raw: torch.Tensor, loaded: Any, classes: list[str], size) -> Image.Image:
+def _detection(picture: Image.Image, raw: torch.Tensor, target: dict, loaded: Any, classes: list[str],
+               size: tuple[int, int]) -> Image.Image:
+    """Ground-truth boxes | predicted boxes (score >= DRAW_SCORE), enlarged together with their picture."""
     from nptrain.detection.draw import draw_detections
     from nptrain.detection.postprocess import postprocess
     from nptrain.training.setup import postprocess_config
 
     det = postprocess(raw[None], postprocess_config(loaded, score_thresh=DRAW_SCORE), image_size=size)[0]
-    return draw_detections(picture, det.boxes, det.scores, det.classes, classes)
+    big = _enlarge(picture)
+    scale = big.width / picture.width
+    truth = torch.as_tensor(target.get("boxes", torch.zeros(0, 4)), dtype=torch.float32).reshape(-1, 4)
+    truth_classes = torch.as_tensor(target.get("classes", torch.zeros(0)), dtype=torch.long).reshape(-1)
+    panels = [draw_detections(big, truth * scale, torch.ones(len(truth)), truth_classes, classes),
+              draw_detections(big, det.boxes * scale, det.scores, det.classes, classes)]
+    canvas = Image.new("RGB", (panels[0].width * 2, panels[0].height), (255, 255, 255))
+    canvas.paste(panels[0], (0, 0))
+    canvas.paste(panels[1], (panels[0].width, 0))
+    return canvas
