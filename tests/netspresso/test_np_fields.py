@@ -209,3 +209,20 @@ def test_netspresso_optimizer_file_is_refused_clearly(np_files, tmp_path: Path, 
     assert loaded.model.resume_optimizer_checkpoint == str(foreign)
     err = _error(capsys, ["run", *np_files, "training.epochs=1"])
     assert f"{foreign}: not an nptrain training state" in err
+
+
+def test_pixel_fills_and_null_sample_count(write) -> None:
+    loaded = load_config([str(write("aug.yaml", """
+        model: {name: yolox_nano, task: detection, checkpoint: {use_pretrained: false}}
+        augmentation:
+          train:
+            - {name: resize, size: 64, resize_criteria: long}
+            - {name: pad, size: 64, fill: 114}
+            - {name: randomcrop, size: 48, fill: [51, 51, 51]}
+            - {name: totensor, pixel_range: 1.0}
+        logging: {num_save_samples: ~}
+    """))])
+    train = loaded.run.augmentation.train
+    assert [t["name"] for t in train] == ["resize", "pad", "randomcrop"]
+    assert train[1]["fill"] == pytest.approx(114 / 255) and train[2]["fill"] == pytest.approx(0.2)
+    assert loaded.run.logging.num_save_samples == 256

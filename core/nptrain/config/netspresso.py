@@ -173,12 +173,16 @@ def _augmentation(ed: LocatedEditor) -> None:
         if not isinstance(entries, list):
             continue
         keep: list[int] = []
+        pixels = True  # before totensor, 1.x transforms work on 0-255 PIL images
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 keep.append(i)
                 continue
             name = str(entry.get("name", "")).lower()
+            if name in ("pad", "randomcrop") and pixels and "fill" in entry:
+                _fill(ed, base + (i, "fill"), entry["fill"])
             if name == "totensor":
+                pixels = False
                 pixel_range = entry.get("pixel_range", 1.0)
                 if pixel_range not in (1, 1.0, None):
                     raise ed.error(base + (i, "pixel_range"), f"pixel_range {pixel_range!r} is not supported: "
@@ -193,6 +197,15 @@ def _augmentation(ed: LocatedEditor) -> None:
             keep.append(i)
         if len(keep) != len(entries):
             ed.keep_items(base, keep)
+
+
+def _fill(ed: LocatedEditor, path: tuple, fill: Any) -> None:
+    """A 1.x ``fill`` is a 0-255 pixel value (one, or one per channel); nptrain's images are in [0, 1]."""
+    if isinstance(fill, list) and fill and len(set(fill)) == 1:
+        fill = fill[0]
+    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
+        raise ed.error(path, f"fill {fill!r}: nptrain pads every channel with one value (e.g. fill: 114)")
+    ed.put(path, round(fill / 255.0, 6), f"{fill}/255: {NP} pads 0-255 pixels, nptrain [0, 1] images")
 
 
 # -- training --------------------------------------------------------------------------
@@ -231,8 +244,8 @@ def _logging(ed: LocatedEditor) -> None:
         ed.drop(L + ("stdout",), ignored="nptrain always prints one line per epoch")
     else:
         ed.drop(L + ("stdout",), removed="nptrain always prints one line per epoch")
-    if lg.get("num_save_samples", 0) is None:
-        ed.drop(L + ("num_save_samples",), removed="null: no sample images")
+    if "num_save_samples" in lg and lg["num_save_samples"] is None:
+        ed.put(L + ("num_save_samples",), 256, f"null (every validation image in {NP}): at most 256 here")
     saves = ed.get(L + ("model_save_options",))
     if isinstance(saves, dict):
         S = L + ("model_save_options",)
