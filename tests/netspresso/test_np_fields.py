@@ -185,6 +185,8 @@ def test_moved_field_errors_point_at_the_users_line(np_files, capsys) -> None:
      "NetsPresso transform 'mosaicdetection' is not available in nptrain"),
     ("task: classification\n  format", "task: detection\n  format", "data.task 'detection' differs from model.task"),
     ("format: local", "format: huggingface", "the huggingface format is not supported"),
+    ("{name: totensor, pixel_range: 1.0}]\n  inference", "{name: totensr}]\n  inference",
+     "unknown transform 'totensr' (did you mean 'totensor'?)"),
 ])
 def test_unsupported_values_are_clear_errors(np_files, capsys, old: str, new: str, message: str) -> None:
     for name in np_files:

@@ -189,6 +189,10 @@ def _augmentation(ed: LocatedEditor) -> None:
                                    "nptrain's images are float tensors in [0, 1] (pixel_range: 1.0)")
                 ed.removed.append(f"{base[0]}.{split}[{i}] totensor: images are float tensors in [0, 1] already")
                 continue
+            if name not in TRANSFORMS and name not in MISSING_TRANSFORMS and name != "totensor":
+                near = suggest(name, [*TRANSFORMS, "totensor", *MISSING_TRANSFORMS])
+                raise ed.error(base + (i, "name"), f"unknown transform {entry.get('name')!r}" +
+                               (f" (did you mean {near!r}?)" if near else f"; nptrain has {', '.join(TRANSFORMS)}"))
             if name in MISSING_TRANSFORMS:
                 raise ed.error(base + (i, "name"), f"NetsPresso transform {entry['name']!r} is not available in "
                                f"nptrain; remove it (nptrain has {', '.join(TRANSFORMS)})")
