@@ -99,7 +99,7 @@ def test_native_schedule_is_unchanged() -> None:
 
 def test_native_files_are_not_translated(write) -> None:
     path = write("native.yaml", """
-        model: {name: simple_cnn}
+        model: {name: simple_cnn, architecture: {backbone: {params: {stem_channels: 8}}}}
         training: {scheduler: {name: cosine_no_sgdr}}
         logging: {num_save_samples: 2, model_save_options: {validation_epoch: 3, save_checkpoint_epoch: 3}}
     """)
@@ -107,6 +107,7 @@ def test_native_files_are_not_translated(write) -> None:
     assert not loaded.netspresso.detected and loaded.netspresso.ignored_note() is None
     assert "step_per" not in loaded.run.training.scheduler
     assert loaded.run.logging.model_save_options.count_from_first_epoch is False
+    assert loaded.resolved.backbone.params.stem_channels == 8  # a nameless component still overrides the preset
 
 
 OLD_MODEL = """

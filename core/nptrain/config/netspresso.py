@@ -74,11 +74,12 @@ def is_netspresso(data: dict) -> bool:
         for entry in _dict(data.get("augmentation")).get(split) or []:
             if isinstance(entry, dict) and str(entry.get("name", "")).lower() == "totensor":
                 return True
-    arch = _dict(model.get("architecture"))
-    for slot in ("full", "backbone", "neck", "head"):
-        comp = arch.get(slot)
-        if isinstance(comp, dict) and (comp.get("name") is None or set(comp) - {"name", "params", "stage_params"}):
-            return True
+    # 1.x writes `full: {name: ~}` for "no full model" and PIDNet's parameters inline; a native
+    # component without a name is a preset override, so only `full` is a marker
+    full = _dict(model.get("architecture")).get("full")
+    if isinstance(full, dict) and (("name" in full and full["name"] is None)
+                                   or set(full) - {"name", "params", "stage_params"}):
+        return True
     from nptrain.config.netspresso_model import OLD_LOSSES
 
     return any(isinstance(x, dict) and x.get("criterion") in OLD_LOSSES for x in model.get("losses") or [])

@@ -87,7 +87,7 @@ def _component(ed: LocatedEditor, slot: str) -> None:
         return
     if not isinstance(comp, dict):
         return  # native validation reports it
-    if comp.get("name") is None and all(comp.get(k) is None for k in comp if k != "name"):
+    if "name" in comp and comp["name"] is None and all(comp.get(k) is None for k in comp if k != "name"):
         ed.drop(P, removed="name: ~ means no " + slot)
         return
     if slot == "full":
