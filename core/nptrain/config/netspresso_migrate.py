@@ -13,8 +13,17 @@ from typing import Any, Optional
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.representer import RoundTripRepresenter
 
 SECTION_ORDER = ("data", "augmentation", "model", "training", "logging", "environment")
+
+
+class _TildeRepresenter(RoundTripRepresenter):
+    """Writes null as ``~`` (as the 1.x files do) rather than an empty value that reads like a forgotten one;
+    a subclass, so other YAML dumps in the process keep their style."""
+
+
+_TildeRepresenter.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "~"))
 
 
 def _commented(value: Any) -> Any:
@@ -68,6 +77,7 @@ def render(data: dict, translation, sources: list[str]) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 120
+    yaml.Representer = _TildeRepresenter
     buf = io.StringIO()
     yaml.dump(root, buf)
     return "".join(f"# {line}\n" for line in head) + buf.getvalue()
