@@ -131,3 +131,6 @@ def test_trains_one_short_epoch(name: str, tmp_path: Path, tiny_data) -> None:
     assert summary["best"]["epoch"] == 1 and summary["last"]["train_loss"] > 0
     assert (run_dir / "weights" / "best.safetensors").is_file()
     assert (run_dir / "samples" / "epoch_0001" / "000.png").is_file()
+    # shipped files: save_best_only false, save_checkpoint_epoch 10 -> epoch 1 kept; written: save_best_only true
+    epoch_files = [p.name for p in (run_dir / "weights").glob("epoch_*")]
+    assert epoch_files == (["epoch_0001.safetensors"] if name in SHIPPED else [])
