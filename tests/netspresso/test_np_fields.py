@@ -229,3 +229,13 @@ def test_pixel_fills_and_null_sample_count(write) -> None:
     assert [t["name"] for t in train] == ["resize", "pad", "randomcrop"]
     assert train[1]["fill"] == pytest.approx(114 / 255) and train[2]["fill"] == pytest.approx(0.2)
     assert loaded.run.logging.num_save_samples == 256
+
+
+def test_new_native_fields_are_validated(write, capsys) -> None:
+    for bad, message in (("sample_input_size: [0, 32]", "must be [height, width] with sides >= 1"),
+                         ("save_checkpoint_epoch: 0", "must be >= 1"), ("validation_epoch: 0", "must be >= 1")):
+        path = write("bad.yaml", f"model: {{name: simple_cnn}}\nlogging:\n  model_save_options:\n    {bad}\n")
+        err = _error(capsys, ["config", "check", str(path)])
+        assert f"{path}:4:" in err and message in err
+    path = write("bad.yaml", "model: {name: simple_cnn}\nlogging: {num_save_samples: 1000}\n")
+    assert "must be <= 256" in _error(capsys, ["config", "check", str(path)])

@@ -76,6 +76,11 @@ class TrainingConfig:
     mixed_precision: bool = False
 
 
+def _input_size(_instance: Any, _attribute: Any, value: Optional[list[int]]) -> None:
+    if value is not None and (len(value) != 2 or min(value) < 1):
+        raise ValueError(f"'sample_input_size' must be [height, width] with sides >= 1: {value}")
+
+
 @attrs.define(kw_only=True)
 class ModelSaveOptions:
     # which validation result picks weights/best.*: the primary metric (first of metric_names) or the loss
@@ -89,7 +94,7 @@ class ModelSaveOptions:
     # as NetsPresso Trainer does) instead of N, 2N, ...
     count_from_first_epoch: bool = False
     # [height, width] of the input for the FLOPs count and the exports; None: the validation images' size
-    sample_input_size: Optional[list[int]] = None
+    sample_input_size: Optional[list[int]] = attrs.field(default=None, validator=_input_size)
 
 
 @attrs.define(kw_only=True)

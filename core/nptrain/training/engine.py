@@ -344,7 +344,7 @@ class Trainer:
         sample = torch.stack([self.data.valid[(i, 0)][0] for i in range(min(2, len(self.data.valid)))])
         size = lg.model_save_options.sample_input_size
         if size:  # FLOPs and exports at the configured input size
-            sample = torch.nn.functional.interpolate(sample, size=(int(size[0]), int(size[-1])), mode="bilinear",
+            sample = torch.nn.functional.interpolate(sample, size=(int(size[0]), int(size[1])), mode="bilinear",
                                                      align_corners=False)
         summary: dict[str, Any] = {
             "task": self.task, "name": self.name, "classes": self.data.classes,
