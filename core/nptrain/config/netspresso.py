@@ -238,7 +238,7 @@ def _logging(ed: LocatedEditor) -> None:
         return
     L = ("logging",)
     if lg.get("project_id") is not None:
-        ed.drop(L + ("project_id",), ignored="runs are named by --name, else model.name")
+        ed.move(L + ("project_id",), L + ("run_name",), f"was logging.project_id ({NP})")
     else:
         ed.drop(L + ("project_id",), removed="null")
     if lg.get("mlflow"):

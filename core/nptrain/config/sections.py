@@ -107,6 +107,8 @@ class MetricsConfig:
 @attrs.define(kw_only=True)
 class LoggingConfig:
     output_dir: str = "runs"
+    # the run directory's name, output_dir/<task>/<run_name> (nptrain run --name wins); None: model.name
+    run_name: Optional[str] = None
     tensorboard: bool = True
     csv: bool = True
     plot: bool = True
