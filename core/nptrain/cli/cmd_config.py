@@ -1,4 +1,4 @@
-"""``nptrain config show|check CONFIG... [key=value...]``."""
+"""``nptrain config show|check|migrate CONFIG... [key=value...] [-o OUT.yaml]``."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,11 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["show", "check"])
+    parser.add_argument("action", choices=["show", "check", "migrate"],
+                        help="migrate: write NetsPresso Trainer 1.x files as one native config")
     parser.add_argument("items", nargs="+", metavar="CONFIG|key=value",
                         help="config files (merged in order) then overrides like training.epochs=5")
+    parser.add_argument("-o", "--output", metavar="OUT.yaml", help="migrate: write here (default: stdout)")
 
 
 def split_items(items: list[str]) -> tuple[list[str], list[str]]:
@@ -24,7 +26,14 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.config.loader import load_config
 
     paths, overrides = split_items(args.items)
+    if args.action == "migrate":
+        from nptrain.config.netspresso_migrate import migrate
+
+        return migrate(paths, overrides, args.output)
     loaded = load_config(paths, overrides)
+    note = loaded.netspresso.ignored_note()
+    if note:
+        print(note, file=sys.stderr)
     if args.action == "check":
         print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
         return 0

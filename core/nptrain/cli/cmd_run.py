@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) ->
                         "(config defaults to RUN_DIR/config.yaml; overrides such as training.epochs=20 apply)")
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="train with N processes via torchrun (DDP; gloo on CPU, nccl on CUDA)")
-    parser.add_argument("--name", help="run name (default: model.name, else the config file's stem)")
+    parser.add_argument("--name", help="run name (default: logging.run_name, else model.name, else the config file's stem)")
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
     loaded = load_config(paths, overrides)
-    name = args.name or loaded.model.name or Path(paths[-1]).stem
+    note = loaded.netspresso.ignored_note()
+    if note and os.environ.get("RANK", "0") == "0":
+        print(note, flush=True)
+    name = args.name or loaded.run.logging.run_name or loaded.model.name or Path(paths[-1]).stem
     if resume is not None:
         name = resume.name
     run_training(loaded, name=name, resume_dir=resume)

@@ -9,6 +9,7 @@ import attrs
 
 from nptrain.config.components import ResolvedModel, resolve_model
 from nptrain.config.model_section import ModelConfig
+from nptrain.config.netspresso import Translation, translate
 from nptrain.config.sections import RunConfig
 from nptrain.config.structure import CONVERTER, structure, suggest
 from nptrain.config.yaml_io import LocatedConfig, load_layers
@@ -26,6 +27,8 @@ class LoadedConfig:
     model: ModelConfig
     resolved: ResolvedModel
     located: LocatedConfig
+    # what the NetsPresso Trainer 1.x translation did (detected=False for native files)
+    netspresso: Translation = attrs.Factory(Translation)
 
     def unstructure(self) -> dict:
         """The resolved config with every default filled in (for ``config show`` and run dirs)."""
@@ -136,6 +139,7 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     if not paths:
         raise ConfigError("no config file given")
     cfg = load_layers(paths, overrides)
+    netspresso = translate(cfg)  # NetsPresso Trainer 1.x files → native layout, locations kept
     data = cfg.data
     for key in data:
         if key not in SECTIONS:
@@ -154,4 +158,4 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     if check_files:
         _check_files(model, cfg, plugins.registry)
     resolved = resolve_model(model, plugins.registry, cfg)
-    return LoadedConfig(run=run, model=model, resolved=resolved, located=cfg)
+    return LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)

@@ -76,12 +76,25 @@ class TrainingConfig:
     mixed_precision: bool = False
 
 
+def _input_size(_instance: Any, _attribute: Any, value: Optional[list[int]]) -> None:
+    if value is not None and (len(value) != 2 or min(value) < 1):
+        raise ValueError(f"'sample_input_size' must be [height, width] with sides >= 1: {value}")
+
+
 @attrs.define(kw_only=True)
 class ModelSaveOptions:
     # which validation result picks weights/best.*: the primary metric (first of metric_names) or the loss
     best_model_criterion: Literal["loss", "metric"] = "metric"
     save_optimizer_state: bool = True
-    validation_epoch: int = 1
+    validation_epoch: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    # also keep weights/epoch_NNNN.safetensors every this many epochs (and at the last); None: only best/last
+    save_checkpoint_epoch: Optional[int] = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.ge(1)))
+    # count validation_epoch and save_checkpoint_epoch from epoch 1 (epochs 1, 1+N, 1+2N, ... and the last,
+    # as NetsPresso Trainer does) instead of N, 2N, ...
+    count_from_first_epoch: bool = False
+    # [height, width] of the input for the FLOPs count and the exports; None: the validation images' size
+    sample_input_size: Optional[list[int]] = attrs.field(default=None, validator=_input_size)
 
 
 @attrs.define(kw_only=True)
@@ -94,12 +107,16 @@ class MetricsConfig:
 @attrs.define(kw_only=True)
 class LoggingConfig:
     output_dir: str = "runs"
+    # the run directory's name, output_dir/<task>/<run_name> (nptrain run --name wins); None: model.name
+    run_name: Optional[str] = None
     tensorboard: bool = True
     csv: bool = True
     plot: bool = True
     fx_export: bool = True
     onnx_export: bool = True
     onnx_opset: int = 18  # the lowest the torch 2.13 (dynamo) exporter writes
+    # at each validation, write the first N validation images with their predictions to samples/
+    num_save_samples: int = attrs.field(default=0, validator=[attrs.validators.ge(0), attrs.validators.le(256)])
     model_save_options: ModelSaveOptions = attrs.Factory(ModelSaveOptions)
     metrics: MetricsConfig = attrs.Factory(MetricsConfig)
 

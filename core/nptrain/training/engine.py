@@ -130,6 +130,10 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         state = ckio.load_state(path)
+        if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
+            # e.g. NetsPresso's <task>_<model>_*_optimizer.pth (model.checkpoint.optimizer_path): no model, no RNG
+            raise UserError(f"{path}: not an nptrain training state (a run's weights/last_optimizer.pt); "
+                            "an optimizer-only file cannot resume a run")
         if state.get("classes") != self.data.classes:
             raise UserError(f"{path}: the checkpoint was trained on classes {state.get('classes')}, "
                             f"the data now has {self.data.classes}")
@@ -225,13 +229,15 @@ class Trainer:
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1}
             row.update(self.train_epoch(epoch, show))
-            every = lg.model_save_options.validation_epoch
-            if (epoch + 1) % every == 0 or epoch + 1 == tr.epochs:
+            saves = lg.model_save_options
+            if scheduled(epoch + 1, saves.validation_epoch, tr.epochs, saves.count_from_first_epoch):
                 metric = self._metric()
                 vals = evaluate(self.eval_model(), self.valid_loader, self.criterion, metric, self.task,
                                 self.device, show, self.memory_format)
                 row.update({f"valid_{k}": v for k, v in vals.items()})
                 self._update_best(row, metric, run_dir)
+                if lg.num_save_samples and self.dist.main and run_dir is not None:
+                    self._save_samples(run_dir, epoch + 1)
             row["time_s"] = time.perf_counter() - t0
             self.history.append(row)
             if self.dist.main:
@@ -299,9 +305,19 @@ class Trainer:
         yaml.dump(self.loaded.unstructure(), buf)
         atomic_write_bytes(run_dir / "config.yaml", buf.getvalue().encode())
 
+    def _save_samples(self, run_dir: Path, epoch: int) -> None:
+        from nptrain.training.samples import save_samples
+
+        save_samples(self.eval_model(), self.data.valid, self.loaded, self.data.classes,
+                     self.run_cfg.logging.num_save_samples, run_dir / "samples" / f"epoch_{epoch:04d}", self.device)
+
     def _save_epoch(self, run_dir: Path, epoch: int, tb: Optional[outputs.TensorBoard]) -> None:
         lg = self.run_cfg.logging
         ckio.save_weights(self.eval_model(), run_dir / "weights" / "last.safetensors")
+        saves = lg.model_save_options
+        if saves.save_checkpoint_epoch and scheduled(epoch, saves.save_checkpoint_epoch, self.run_cfg.training.epochs,
+                                                     saves.count_from_first_epoch):
+            ckio.save_weights(self.eval_model(), run_dir / "weights" / f"epoch_{epoch:04d}.safetensors")
         if lg.model_save_options.save_optimizer_state:
             ckio.save_state(self.state(epoch), run_dir / "weights" / STATE_FILE)
         if lg.csv:
@@ -326,6 +342,10 @@ class Trainer:
 
             model.load_state_dict(load_file(str(best_path)))
         sample = torch.stack([self.data.valid[(i, 0)][0] for i in range(min(2, len(self.data.valid)))])
+        size = lg.model_save_options.sample_input_size
+        if size:  # FLOPs and exports at the configured input size
+            sample = torch.nn.functional.interpolate(sample, size=(int(size[0]), int(size[1])), mode="bilinear",
+                                                     align_corners=False)
         summary: dict[str, Any] = {
             "task": self.task, "name": self.name, "classes": self.data.classes,
             "epochs": self.run_cfg.training.epochs,
@@ -357,6 +377,14 @@ class Trainer:
             table = self._metric().format_details(self.best)
             if table:
                 self.log(table)
+
+
+def scheduled(epoch: int, every: int, last: int, from_first: bool) -> bool:
+    """Whether 1-based ``epoch`` is one of every ``every``-th: N, 2N, ... or, ``from_first``, 1, 1+N, 1+2N, ...
+    (NetsPresso Trainer's schedule); the last epoch always is."""
+    if epoch == last:
+        return True
+    return (epoch - 1) % every == 0 if from_first else epoch % every == 0
 
 
 def set_loss_epoch(criterion: nn.Module, epoch: int) -> None:

@@ -1,0 +1,192 @@
+"""The ``model`` section of NetsPresso Trainer 1.x files → nptrain's (see ``nptrain.config.netspresso``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from nptrain.config.located_edit import LocatedEditor
+
+NP = "NetsPresso 1.x"
+M = ("model",)
+ARCH = M + ("architecture",)
+CHECKPOINT_KEYS = ("use_pretrained", "load_head", "path", "optimizer_path")
+COMPONENT_KEYS = ("name", "params", "stage_params")
+# 0.x PIDNet spelled the widths "planes"
+FULL_RENAMES = {"planes": "channels", "ppm_planes": "ppm_channels", "head_planes": "head_channels"}
+# detection post-processing that older files kept under the head's params
+POSTPROCESS_KEYS = ("score_thresh", "nms_thresh", "class_agnostic")
+POSTPROCESS_RENAMES = {"topk_candidates": "pre_nms_topk"}
+# losses of 0.x/1.0 files; the PIDNet trio is one pidnet_loss here
+OLD_LOSSES = ("label_smoothing_cross_entropy", "pidnet_cross_entropy", "boundary_loss",
+              "pidnet_cross_entropy_with_boundary")
+PIDNET_TRIO = OLD_LOSSES[1:]
+PIDNET_AUX_BALANCE = 0.4  # the old pidnet_cross_entropy weighed the P head 0.4 and the main head 1.0
+
+
+def translate_model(ed: LocatedEditor) -> None:
+    if not isinstance(ed.get(M), dict):
+        return
+    _checkpoint(ed)
+    arch = ed.get(ARCH)
+    if isinstance(arch, dict):
+        for slot in ("full", "backbone", "neck", "head"):
+            _component(ed, slot)
+    _postprocessor(ed)
+    _losses(ed)
+
+
+def _checkpoint(ed: LocatedEditor) -> None:
+    ckpt = ed.get(M + ("checkpoint",))
+    if not isinstance(ckpt, dict):
+        return
+    C = M + ("checkpoint",)
+    for key in ckpt:
+        if key not in CHECKPOINT_KEYS:
+            from nptrain.config.structure import suggest
+
+            near = suggest(key, CHECKPOINT_KEYS)
+            raise ed.error(C + (key,), f"unknown field {key!r}" + (f" (did you mean {near!r}?)" if near else
+                           f"; known fields: {', '.join(CHECKPOINT_KEYS)}"), value=False)
+    path, pretrained = ckpt.get("path"), bool(ckpt.get("use_pretrained"))
+    load_head = ckpt.get("load_head", False)
+    optimizer_path = ckpt.get("optimizer_path")
+    if path is not None and not isinstance(path, str):
+        raise ed.error(C + ("path",), f"expected a file path; got {path!r}")
+    suffix = path.rsplit(".", 1)[-1].lower() if path and "." in path else ""
+    if suffix in ("onnx", "tflite"):
+        raise ed.error(C + ("path",), f"a .{suffix} model cannot be trained: give the .safetensors weights "
+                       "(or a torch.fx .pt GraphModule)")
+    # replace the mapping by nptrain's fields, each located where the user wrote its source
+    if path and suffix == "pt":
+        # 1.x picks the model format from the extension: a .pt file is a torch.fx GraphModule
+        ed.move(C + ("path",), M + ("fx_model_checkpoint",), f"was model.checkpoint.path (.pt: torch.fx model, {NP})")
+    elif pretrained and path:
+        ed.move(C + ("path",), M + ("checkpoint_path_tmp",), "")
+    elif pretrained:
+        raise ed.error(C + ("use_pretrained",), "use_pretrained: true without a path downloads NetsPresso's "
+                       "weights, which nptrain does not do: set checkpoint.path to a weights file (e.g. made with "
+                       "nptrain convert, or the .safetensors NetsPresso saved), or use_pretrained: false")
+    if optimizer_path:
+        ed.move(C + ("optimizer_path",), M + ("resume_optimizer_checkpoint",),
+                f"was model.checkpoint.optimizer_path ({NP})")
+    loaded = pretrained and bool(path) and suffix != "pt"
+    if loaded and load_head is False:
+        ed.ignored.append("model.checkpoint.load_head (false: nptrain loads a head whose shape matches and "
+                          "re-initialises one whose class count differs)")
+    ed.drop(C)
+    if ed.has(M + ("checkpoint_path_tmp",)):
+        ed.move(M + ("checkpoint_path_tmp",), C, f"was model.checkpoint.path with use_pretrained: true ({NP})")
+    else:
+        ed.removed.append("model.checkpoint: " + ("use_pretrained is false: nothing loaded" if not pretrained
+                                                  else "the .pt file is model.fx_model_checkpoint"))
+
+
+def _component(ed: LocatedEditor, slot: str) -> None:
+    P = ARCH + (slot,)
+    comp = ed.get(P)
+    if comp is None:
+        return
+    if not isinstance(comp, dict):
+        return  # native validation reports it
+    if "name" in comp and comp["name"] is None and all(comp.get(k) is None for k in comp if k != "name"):
+        ed.drop(P, removed="name: ~ means no " + slot)
+        return
+    if slot == "full":
+        extra = [k for k in comp if k not in COMPONENT_KEYS]
+        for key in extra:  # 1.x full models take their parameters inline
+            ed.move(P + (key,), P + ("params", FULL_RENAMES.get(key, key)), f"was architecture.full.{key} ({NP})")
+    params = ed.get(P + ("params",))
+    if isinstance(params, dict):
+        for key in [k for k, v in params.items() if v is None]:
+            ed.drop(P + ("params", key), removed="~ means the default")
+        if slot == "head":
+            _head_params(ed, P)
+        if slot == "backbone" and comp.get("name") == "vit" and "vocab_size" in params:
+            _vit_vocab(ed, P)
+    stages = ed.get(P + ("stage_params",))
+    if isinstance(stages, list):
+        for i, stage in enumerate(stages):
+            if isinstance(stage, dict):
+                for key in [k for k, v in stage.items() if v is None]:
+                    ed.drop(P + ("stage_params", i, key), removed="~ means the default")
+
+
+def _head_params(ed: LocatedEditor, P: tuple) -> None:
+    params = ed.get(P + ("params",))
+    if "resize_output" in params:
+        ed.drop(P + ("params", "resize_output"),
+                ignored="unused by 1.4.1 too; logits are resized to the input by the task model")
+    for key in POSTPROCESS_KEYS:
+        if key in params:
+            dst = M + ("postprocessor", "params", key)
+            if ed.has(dst):
+                ed.drop(P + ("params", key), removed="model.postprocessor.params sets it")
+            else:
+                ed.move(P + ("params", key), dst, f"was architecture.head.params.{key} ({NP})")
+    if not params and ed.has(P + ("params",)):
+        ed.drop(P + ("params",), removed="empty")
+
+
+def _vit_vocab(ed: LocatedEditor, P: tuple) -> None:
+    """1.x ViT adds a fixed sinusoidal position table of ``vocab_size`` rows; nptrain sizes its own table
+    from ``image_size``, so only the sinusoidal choice carries over."""
+    vocab = ed.get(P + ("params", "vocab_size"))
+    ed.drop(P + ("params", "vocab_size"), removed="sinusoidal table length; nptrain sizes it from the input")
+    ed.put(P + ("params", "use_sinusoidal_pos_embed"), True,
+           f"{NP} ViT uses a fixed sinusoidal position table (vocab_size {vocab})", located_at=P + ("params",))
+
+
+def _postprocessor(ed: LocatedEditor) -> None:
+    params = ed.get(M + ("postprocessor", "params"))
+    if not isinstance(params, dict):
+        return
+    for old, new in POSTPROCESS_RENAMES.items():
+        if old in params:
+            ed.move(M + ("postprocessor", "params", old), M + ("postprocessor", "params", new),
+                    f"was postprocessor.params.{old} ({NP})")
+
+
+def _losses(ed: LocatedEditor) -> None:
+    L = M + ("losses",)
+    losses = ed.get(L)
+    if not isinstance(losses, list):
+        return
+    for i, entry in enumerate(losses):
+        if not isinstance(entry, dict):
+            continue
+        for key in [k for k, v in entry.items() if v is None and k not in ("criterion", "weight")]:
+            ed.drop(L + (i, key), removed="~ means the default")
+        if entry.get("criterion") == "label_smoothing_cross_entropy":
+            ed.put(L + (i, "criterion"), "cross_entropy", f"was label_smoothing_cross_entropy ({NP})")
+            if "smoothing" in entry:
+                ed.move(L + (i, "smoothing"), L + (i, "label_smoothing"), f"was smoothing ({NP})")
+    trio = [i for i, e in enumerate(losses) if isinstance(e, dict) and e.get("criterion") in PIDNET_TRIO]
+    if trio:
+        _pidnet_trio(ed, trio)
+
+
+def _weight(entry: dict) -> float:
+    w = entry.get("weight")
+    return 1.0 if w is None else float(w)
+
+
+def _pidnet_trio(ed: LocatedEditor, positions: list[int]) -> None:
+    """pidnet_cross_entropy (P and main heads, 0.4/1.0, plain CE) + boundary_loss (D head) +
+    pidnet_cross_entropy_with_boundary → one pidnet_loss with the same weights (OHEM off: threshold 1)."""
+    L = M + ("losses",)
+    losses: list = ed.get(L)
+    by_name = {losses[i]["criterion"]: i for i in positions}
+    first = positions[0]
+    params: dict[str, Any] = {"criterion": "pidnet_loss", "weight": 1.0}
+    ignore = [losses[i].get("ignore_index") for i in positions if losses[i].get("ignore_index") is not None]
+    if ignore:
+        params["ignore_index"] = ignore[0]
+    ce = losses[by_name["pidnet_cross_entropy"]] if "pidnet_cross_entropy" in by_name else None
+    params["aux_weight"] = PIDNET_AUX_BALANCE * _weight(ce) if ce else 0.0
+    params["main_weight"] = _weight(ce) if ce else 0.0
+    params["ohem_thresh"] = 1.0  # the old main-head term was plain cross entropy
+    bd = losses[by_name["boundary_loss"]] if "boundary_loss" in by_name else None
+    params["boundary_weight"] = _weight(bd) if bd else 0.0
+    bce = losses[by_name["pidnet_cross_entropy_with_boundary"]] if "pidnet_cross_entropy_with_boundary" in by_name else None
+    params["boundary_aware_weight"] = _weight(bce) if bce else 0.0
+    ed.put(L + (first,), params, f"was {' + '.join(by_name)} ({NP}): one pidnet_loss with their weights")
+    ed.keep_items(L, [i for i in range(len(losses)) if i == first or i not in positions])
