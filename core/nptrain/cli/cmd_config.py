@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.config.loader import load_config
 
     paths, overrides = split_items(args.items)
-    loaded = load_config(paths, overrides)
+    # check validates everything run would before training (data splits, output dir); show also
+    # prints fragments of a config and configs whose data lives elsewhere
+    loaded = load_config(paths, overrides, for_run=args.action == "check")
     if args.action == "check":
         print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
         return 0

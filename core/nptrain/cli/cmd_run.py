@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             paths = [str(resume / "config.yaml")]
     if not paths:
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
-    loaded = load_config(paths, overrides)
+    loaded = load_config(paths, overrides, for_run=True)
     name = args.name or loaded.model.name or Path(paths[-1]).stem
     if resume is not None:
         name = resume.name
