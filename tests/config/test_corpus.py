@@ -76,6 +76,10 @@ CASES = [
          expect=(("ema", "training.ema.decay", "expected a number in [0, 1]; got 1.5"),)),
     Case("width-negative", (("{channels: 8}]", "{channels: -8}]"),),
          expect=(("-8", "model.architecture.backbone.stage_params[3].channels", "expected an integer >= 1; got -8"),)),
+    Case("provider-refuses-params", (("params: {stem_channels: 4}", "params: {stem_channels: 4, return_stage_idx: [7]}"),),
+         expect=(("return_stage_idx", "model.architecture.backbone.params",
+                  "backbone 'simple_cnn' (nptrain) cannot be built with these params: ValueError: return_stage_idx [7] "
+                  "must select stages 0..3"),)),
     Case("checkpoint-missing", (("  name: simple_cnn\n", "  name: simple_cnn\n  checkpoint: missing.safetensors\n"),),
          expect=(("missing.safetensors", "model.checkpoint", "file not found: missing.safetensors"),)),
     Case("output-dir-under-a-file", (("output_dir: ", "output_dir: {data}/train/a/0.png/"),),

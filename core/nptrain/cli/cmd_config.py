@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     # prints fragments of a config and configs whose data lives elsewhere
     loaded = load_config(paths, overrides, for_run=args.action == "check")
     if args.action == "check":
+        from nptrain.modeling.builder import check_buildable
+
+        check_buildable(loaded.resolved)  # what run does next: providers that refuse their params fail here
         print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
         return 0
     yaml = YAML()

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
     loaded = load_config(paths, overrides, for_run=True)
+    from nptrain.modeling.builder import check_buildable
+
+    check_buildable(loaded.resolved)  # as config check does: refused params fail before anything is written
     name = args.name or loaded.model.name or Path(paths[-1]).stem
     if resume is not None:
         name = resume.name
