@@ -116,3 +116,19 @@ def test_training_code_does_not_parse_config():
     for path in [*sorted((root / "training").glob("*.py")), root / "data" / "transforms.py"]:
         imports = re.findall(r"^\s*(from nptrain\.config[\w.]* import [\w, ]+)", path.read_text(), re.M)
         assert set(imports) <= allowed, (path.name, imports)
+
+
+def test_part_options_on_a_full_model_fail_at_load(write):
+    """Trainer would refuse these after reading the data; load_config refuses them first."""
+    pytest.importorskip("np_plugin_pidnet")
+    path = write("c.yaml", """
+        model: {task: segmentation, name: pidnet_s, freeze_backbone: true}
+        training:
+          optimizer: {name: sgd, overwrite: [{param_group: head, lr: 0.1}]}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert info.value.lines == [
+        f"{path}:1:62: model.freeze_backbone: needs a backbone; model.architecture.full (pidnet) has none",
+        f"{path}:3:37: training.optimizer.overwrite: needs a backbone/neck/head model; model.architecture.full "
+        "(pidnet) has no parts to overwrite"]

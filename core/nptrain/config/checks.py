@@ -124,6 +124,20 @@ def check_output_dir(run: RunConfig, cfg: LocatedConfig) -> list[ConfigError]:
     return []
 
 
+def check_full_model_options(run: RunConfig, model: ModelConfig, resolved: Any, cfg: LocatedConfig) -> list[ConfigError]:
+    """Options that need a backbone/neck/head model, set for an ``architecture.full`` one."""
+    if resolved is None or resolved.full is None:
+        return []
+    errors = []
+    if run.training.optimizer.overwrite:
+        errors.append(cfg.error(("training", "optimizer", "overwrite"), "needs a backbone/neck/head model; "
+                                f"model.architecture.full ({resolved.full.record.name}) has no parts to overwrite"))
+    if model.freeze_backbone:
+        errors.append(cfg.error(("model", "freeze_backbone"), f"needs a backbone; model.architecture.full "
+                                f"({resolved.full.record.name}) has none"))
+    return errors
+
+
 def check_metrics(run: RunConfig, task: str, cfg: LocatedConfig) -> list[ConfigError]:
     names = run.logging.metrics.metric_names
     available = TASK_METRICS.get(task, ())

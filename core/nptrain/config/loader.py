@@ -177,6 +177,8 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
         run = RunConfig(augmentation=augmentation, model=model, **sections)
         if task is not None:
             errors += checks.check_metrics(run, task, cfg)
+        if model is not None:
+            errors += checks.check_full_model_options(run, model, resolved, cfg)
         if for_run:
             errors += checks.check_data_paths(run, task, cfg)
             errors += checks.check_output_dir(run, cfg)
