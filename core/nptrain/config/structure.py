@@ -95,6 +95,10 @@ def _kind(tp: Any) -> Any:
     return typing.get_origin(tp) or tp
 
 
+def _has_range(tp: Any) -> bool:
+    return range_of(tp) is not None or any(_has_range(a) for a in typing.get_args(tp) if not isinstance(a, Range))
+
+
 def _is_ranged(tp: Any) -> bool:
     return typing.get_origin(tp) is typing.Annotated and range_of(tp) is not None
 
@@ -147,7 +151,9 @@ def _plain_union_hook(value: Any, tp: Any) -> Any:
     kinds = [_kind(a) for a in members]
     for member, kind in zip(members, kinds):
         if kind is Any or (isinstance(kind, type) and isinstance(value, kind) and not isinstance(value, bool)):
-            return value if kind is Any else CONVERTER.structure(value, member)
+            # a member with ranges inside (``size: [h, w]`` of positive ints) is checked item by item;
+            # plain members pass as they are, as before (``id_mapping`` lists are read by the data code)
+            return CONVERTER.structure(value, member) if _has_range(member) else value
     names = {list: "a list", dict: "a mapping", str: "a string", int: "an integer", float: "a number"}
     raise _ScalarError(f"expected {' or '.join(names.get(k, str(k)) for k in kinds)}; got {_describe(value)}")
 
