@@ -34,7 +34,7 @@ class ConfigErrors(ConfigError):
     @property
     def lines(self) -> list[str]:
         tail = [f"... and {self.more} more problem(s) in the config: fix these and check again"] if self.more else []
-        return [ConfigError.__str__(e) if not isinstance(e, ConfigErrors) else e.args[0] for e in self.errors] + tail
+        return [str(e) for e in self.errors] + tail
 
 
 class ConversionError(UserError):
