@@ -19,6 +19,11 @@ model:
 """
 
 
+def data_splits(folder) -> list[str]:
+    """Overrides pointing both splits at an existing folder: ``config check`` requires them, as ``run`` does."""
+    return [f"data.path.train.image={folder}", f"data.path.valid.image={folder}"]
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nptrain", *args], capture_output=True, text=True)
 
@@ -31,9 +36,9 @@ def test_help_does_not_import_torch():
     assert "plugins" in out.stdout and "convert" in out.stdout
 
 
-def test_user_error_is_one_line_exit_2_without_traceback(write):
+def test_user_error_is_one_line_exit_2_without_traceback(write, tmp_path):
     path = write("bad.yaml", CFG.replace("stem_channels: 8", "stem_chanels: 8"))
-    proc = run_cli("config", "check", str(path))
+    proc = run_cli("config", "check", str(path), *data_splits(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"nptrain: error: {path}:6:9: model.architecture.backbone.params.stem_chanels: "
                                    "unknown field 'stem_chanels' (did you mean 'stem_channels'?)")
@@ -46,9 +51,9 @@ def test_debug_shows_traceback(write):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-def test_config_check_and_show(write, capsys):
+def test_config_check_and_show(write, capsys, tmp_path):
     path = write("ok.yaml", CFG)
-    assert main(["config", "check", str(path)]) == 0
+    assert main(["config", "check", str(path), *data_splits(tmp_path)]) == 0
     assert "simple_cnn + fc" in capsys.readouterr().out
     assert main(["config", "show", str(path), "training.epochs=4"]) == 0
     shown = capsys.readouterr().out
@@ -95,7 +100,7 @@ def test_broken_plugin_is_listed_and_cli_keeps_working(fake_dist, write, monkeyp
     assert proc.returncode == 0
     assert "np-plugin-kaputt 0.0.1  [np_kaputt_mod: np_kaputt_mod]  ERROR" in proc.stdout
     assert "ModuleNotFoundError: No module named 'nonexistent_dependency_xyz'" in proc.stdout
-    proc = run_cli("config", "check", str(write("ok.yaml", CFG)))
+    proc = run_cli("config", "check", str(write("ok.yaml", CFG)), *data_splits(site))
     assert proc.returncode == 0, proc.stderr
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from nptrain.config.loader import load_config
-from nptrain.data.transforms import build_transforms
+from nptrain.builtin.transform_params import FlipParams, ResizeParams
 from nptrain.errors import ConfigError
 
 BASE = """
@@ -130,18 +130,16 @@ def test_override_error_points_at_command_line(write):
 
 def test_override_indexes_lists_and_merges_mappings(write):
     path = write("c.yaml", BASE + "augmentation:\n  train:\n    - name: resize\n      size: 64\n"
-                 "    - name: random_horizontal_flip\n")
+                 "    - name: randomhorizontalflip\n")
     loaded = load_config([str(path)], ["augmentation.train.0.size=96", "augmentation.train.-1.p=0.25",
                                        "model.architecture.head={params: {dropout_prob: 0.4}}"])
     train = loaded.run.augmentation.train
-    assert train == [{"name": "resize", "size": 96}, {"name": "random_horizontal_flip", "p": 0.25}]
+    assert [(t.name, t.params) for t in train] == [("resize", ResizeParams(size=96)), ("randomhorizontalflip", FlipParams(p=0.25))]
     assert loaded.resolved.head.record.name == "fc"  # merged into the file's head, not replaced
     assert loaded.resolved.head.params.dropout_prob == 0.4
-    # a bad value set through an index is located on the command line
-    bad = load_config([str(path)], ["augmentation.train.0.size=big"])
-    with pytest.raises(ConfigError) as info:
-        build_transforms(bad.run.augmentation.train, bad.located, "train")
-    assert str(info.value).startswith("<command line>: augmentation.train[0].size")
+    # a bad value set through an index is located on the command line, at load time
+    assert error_of([path], ["augmentation.train.0.size=big"]) == (
+        "<command line>: augmentation.train[0].size: expected an integer or a list; got 'big'")
 
 
 @pytest.mark.parametrize("override, message", [

@@ -18,6 +18,25 @@ class ConfigError(UserError):
         super().__init__(f"{where}{field + ': ' if field else ''}{message}")
 
 
+class ConfigErrors(ConfigError):
+    """Several located config problems found in one pass (each one line); ``errors`` holds them in
+    file order. The CLI prints one ``nptrain: error:`` line per entry."""
+
+    def __init__(self, errors: "list[ConfigError]", more: int = 0) -> None:
+        first = errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, col=first.col, field=first.field)
+        self.errors, self.more = list(errors), more
+        self.args = ("\n".join(self.lines),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    @property
+    def lines(self) -> list[str]:
+        tail = [f"... and {self.more} more problem(s) in the config: fix these and check again"] if self.more else []
+        return [str(e) for e in self.errors] + tail
+
+
 class ConversionError(UserError):
     """A checkpoint could not be mapped onto the target layout (unmapped or missing keys)."""
 

@@ -20,6 +20,7 @@ from nptrain.records import (
     LossRecord,
     NeckRecord,
     PresetRecord,
+    TransformRecord,
 )
 
 hookspec = pluggy.HookspecMarker("nptrain")
@@ -147,4 +148,23 @@ def nptrain_presets() -> Iterable[PresetRecord]:
             return [PresetRecord(name="tinynet_s", task="classification",
                                  architecture={"backbone": {"name": "tinynet"},
                                                "head": {"name": "fc"}})]
+    """
+
+
+@hookspec
+def nptrain_transforms() -> Iterable[TransformRecord]:
+    """Return the augmentation transforms this plugin provides (``augmentation.train[].name``).
+
+    Collecting hook: every implementation is called and all records are gathered; two records
+    with the same name are an error naming both distributions. Each entry's keys are validated
+    against the record's ``params`` class when the config is loaded.
+
+    No arguments.
+
+    Example::
+
+        @hookimpl
+        def nptrain_transforms():
+            return [TransformRecord(name="grayscale", factory="np_plugin_tiny.aug:Grayscale.from_params",
+                                    params=GrayscaleParams, description="Average the colour channels.")]
     """

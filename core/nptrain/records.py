@@ -142,6 +142,23 @@ class LossRecord(_Provider):
 
 
 @attrs.frozen(kw_only=True)
+class TransformRecord(_Provider):
+    """An augmentation step: an ``augmentation.train[]`` / ``augmentation.inference[]`` entry
+    ``{name: ..., <params>}``, its keys validated against ``params`` when the config is loaded.
+
+    ``factory(params) -> transform``. A per-sample transform is called as
+    ``t(image, target, gen) -> (image, target)`` (``image`` a float ``(C, H, W)`` tensor, ``target`` the
+    task's dict, ``gen`` the only source of randomness; see ``nptrain.data.transforms``). With
+    ``batch=True`` it acts on whole training batches instead, as
+    ``t(images, labels, num_classes, gen) -> (images, soft_labels)`` (mixup/cutmix), and may only
+    appear in ``augmentation.train``."""
+
+    KIND = "transform"
+    tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
+    batch: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class ConverterRecord(_Provider):
     """Maps an original checkpoint layout onto ours.
 
@@ -179,4 +196,5 @@ PROVIDER_KINDS: dict[str, type] = {
     "loss": LossRecord,
     "converter": ConverterRecord,
     "preset": PresetRecord,
+    "transform": TransformRecord,
 }

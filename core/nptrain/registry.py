@@ -16,9 +16,11 @@ HOOK_OF_KIND = {
     "loss": "nptrain_losses",
     "converter": "nptrain_converters",
     "preset": "nptrain_presets",
+    "transform": "nptrain_transforms",
 }
 KIND_TITLES = {"backbone": "backbones", "neck": "necks", "head": "heads", "full": "models",
-               "loss": "losses", "converter": "converters", "preset": "presets"}
+               "loss": "losses", "converter": "converters", "preset": "presets",
+               "transform": "transforms"}
 
 
 @attrs.frozen

@@ -13,7 +13,9 @@ from PIL import Image
 from nptrain.cli.main import main
 from nptrain.config.sections import DataConfig, DataPath, SplitPath
 from nptrain.data.datasets import build_dataset
+from nptrain.config.augmentation import parse_transforms
 from nptrain.data.transforms import Mixing, build_transforms
+from nptrain.errors import ConfigError
 from nptrain.errors import UserError
 
 
@@ -88,16 +90,19 @@ def test_unknown_transform_is_located_with_suggestion(tmp_path, capsys):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("model: {name: simple_cnn}\naugmentation:\n  train:\n    - {name: randomhorizontalfilp}\n")
     assert main(["run", str(cfg)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == (f"nptrain: error: {cfg}:4:14: augmentation.train[0].name: unknown transform "
-                   "'randomhorizontalfilp' (did you mean 'randomhorizontalflip'?)")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == (f"nptrain: error: {cfg}:4:14: augmentation.train[0].name: unknown transform "
+                      "'randomhorizontalfilp' (did you mean 'randomhorizontalflip'?)")
+    # reported together with the other problems run would meet: no data splits
+    assert err[1:] and all(line.startswith(f"nptrain: error: {cfg}: data.path.") for line in err[1:])
 
 
 def test_geometry_follows_masks_and_is_seeded():
-    pipe, mixing = build_transforms([{"name": "randomresizedcrop", "size": [8, 6]}, {"name": "randomhorizontalflip", "p": 1.0},
-                                     {"name": "pad", "size": 10}, {"name": "centercrop", "size": 9},
-                                     {"name": "colorjitter", "brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.1},
-                                     {"name": "normalize"}], None, "train")
+    pipe, mixing = build_transforms(parse_transforms([
+        {"name": "randomresizedcrop", "size": [8, 6]}, {"name": "randomhorizontalflip", "p": 1.0},
+        {"name": "pad", "size": 10}, {"name": "centercrop", "size": 9},
+        {"name": "colorjitter", "brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.1},
+        {"name": "normalize"}]))
     assert mixing is None
     image = torch.rand(3, 20, 16)
     mask = torch.arange(20 * 16).view(20, 16)
@@ -105,7 +110,7 @@ def test_geometry_follows_masks_and_is_seeded():
     out2, t2 = pipe(image, {"mask": mask}, torch.Generator().manual_seed(5))
     assert out1.shape == (3, 9, 9) and t1["mask"].shape == (9, 9)
     assert torch.equal(out1, out2) and torch.equal(t1["mask"], t2["mask"])
-    flip, _ = build_transforms([{"name": "randomverticalflip", "p": 1.0}], None, "train")
+    flip, _ = build_transforms(parse_transforms([{"name": "randomverticalflip", "p": 1.0}]))
     img, tgt = flip(image, {"mask": mask}, torch.Generator())
     assert torch.equal(img, image.flip(-2)) and torch.equal(tgt["mask"], mask.flip(-2))
 
@@ -120,7 +125,7 @@ def test_mixing_changes_inputs_and_targets(kind):
     assert soft.shape == (8, 4) and torch.allclose(soft.sum(1), torch.ones(8))
     assert not torch.equal(soft, torch.nn.functional.one_hot(labels, 4).float())
     # a training config accepts it at the end of augmentation.train; inference rejects it
-    _, m = build_transforms([{"name": "resize", "size": 8}, {"name": "mixing", kind: [0.2, 1.0]}], None, "train")
+    _, m = build_transforms(parse_transforms([{"name": "resize", "size": 8}, {"name": "mixing", kind: [0.2, 1.0]}]))
     assert isinstance(m, Mixing)
-    with pytest.raises(ValueError, match="mixing applies to classification training batches only"):
-        build_transforms([{"name": "mixing", kind: [0.2, 1.0]}], None, "inference")
+    with pytest.raises(ConfigError, match=r"augmentation\.inference\[0\]\.name: mixing acts on training batches"):
+        parse_transforms([{"name": "mixing", kind: [0.2, 1.0]}], "inference")

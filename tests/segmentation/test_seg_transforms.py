@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nptrain.config.augmentation import parse_transforms
 from nptrain.config.loader import load_config
 from nptrain.data.transforms import build_transforms
 from nptrain.errors import ConfigError
@@ -42,7 +43,7 @@ def _assert_aligned(image: torch.Tensor, mask: torch.Tensor, ignore: int = 255, 
 ])
 def test_geometry_keeps_mask_aligned(entries):
     image, mask = _pattern()
-    tf, _ = build_transforms(entries, None, "train", "segmentation")
+    tf, _ = build_transforms(parse_transforms(entries, "train", "segmentation"))
     for seed in range(5):
         out, target = tf(image, {"mask": mask}, torch.Generator().manual_seed(seed))
         _assert_aligned(out, target["mask"])
@@ -52,8 +53,8 @@ def test_geometry_keeps_mask_aligned(entries):
 def test_flip_and_crop_of_known_pattern():
     mask = torch.arange(12).view(3, 4)
     image = mask[None].float().repeat(3, 1, 1)
-    tf, _ = build_transforms([{"name": "randomhorizontalflip", "p": 1.0}, {"name": "centercrop", "size": [1, 2]}],
-                             None, "train", "segmentation")
+    tf, _ = build_transforms(parse_transforms([{"name": "randomhorizontalflip", "p": 1.0},
+                                               {"name": "centercrop", "size": [1, 2]}], "train", "segmentation"))
     out, target = tf(image, {"mask": mask}, torch.Generator())
     assert target["mask"].tolist() == [[6, 5]] and out[0].tolist() == [[6.0, 5.0]]
 
@@ -63,7 +64,7 @@ def test_bilinear_resize_keeps_masks_on_pixel_centres():
     pure one class (no blending across a block edge), the mask has that class."""
     image, mask = _pattern(32, 32)
     for size in ([45, 45], [20, 27], [64, 96]):
-        tf, _ = build_transforms([{"name": "resize", "size": size}], None, "inference", "segmentation")
+        tf, _ = build_transforms(parse_transforms([{"name": "resize", "size": size}], "inference", "segmentation"))
         out, target = tf(image, {"mask": mask}, torch.Generator())
         pure = out.max(0).values > 0.999
         assert pure.float().mean() > 0.4
@@ -73,11 +74,13 @@ def test_bilinear_resize_keeps_masks_on_pixel_centres():
 
 def test_pad_uses_ignore_index_and_colour_transforms_skip_masks():
     image, mask = _pattern()
-    tf, _ = build_transforms([{"name": "pad", "size": 32, "fill": 0.5}], None, "train", "segmentation", ignore_index=7)
+    tf, _ = build_transforms(parse_transforms([{"name": "pad", "size": 32, "fill": 0.5}], "train", "segmentation"),
+                             ignore_index=7)
     _, target = tf(image, {"mask": mask}, torch.Generator())
     assert (target["mask"][20:] == 7).all() and (target["mask"][:, 28:] == 7).all()
-    tf, _ = build_transforms([{"name": "colorjitter", "brightness": 0.5, "contrast": 0.5, "saturation": 0.5,
-                               "hue": 0.2}, {"name": "normalize"}], None, "train", "segmentation")
+    tf, _ = build_transforms(parse_transforms([{"name": "colorjitter", "brightness": 0.5, "contrast": 0.5,
+                                                "saturation": 0.5, "hue": 0.2}, {"name": "normalize"}],
+                                              "train", "segmentation"))
     rgb = torch.rand(3, 20, 28)
     out, target = tf(rgb, {"mask": mask}, torch.Generator().manual_seed(1))
     assert target["mask"] is mask and not torch.equal(out, rgb)
@@ -93,7 +96,7 @@ def test_mixing_is_rejected_for_segmentation_with_location(write):
             - {name: mixing, mixup: [0.2, 1.0]}
         model: {task: segmentation, name: simple_cnn_seg}
     """)
-    from nptrain.training.setup import build_data
-
-    with pytest.raises(ConfigError, match=r"seg\.yaml:\d+.*mixing \(mixup/cutmix\) is not supported for segmentation"):
-        build_data(load_config([cfg]))
+    # rejected when the config is loaded, before any data is read
+    with pytest.raises(ConfigError, match=r"seg\.yaml:\d+:\d+: augmentation\.train\[1\]\.name: mixing is not supported "
+                                          r"for segmentation"):
+        load_config([cfg], check_files=False)

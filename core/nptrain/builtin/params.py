@@ -5,6 +5,8 @@ from typing import Literal, Optional
 
 import attrs
 
+from nptrain.config.ranges import NonNegativeInt, PositiveInt, Probability
+
 Activation = Literal["relu", "relu6", "gelu", "silu", "swish", "hard_swish", "leaky_relu", "identity"]
 
 
@@ -13,18 +15,18 @@ class FCHeadParams:
     """``fc``: global average pool (for maps) then ``num_layers`` linear layers."""
 
     num_layers: int = attrs.field(default=1, validator=attrs.validators.ge(1))
-    intermediate_channels: int = 1024
+    intermediate_channels: PositiveInt = 1024
     act_type: Activation = "relu"
-    dropout_prob: float = 0.0
+    dropout_prob: Probability = 0.0
 
 
 @attrs.define(kw_only=True)
 class FPNParams:
     """``fpn``: lateral 1×1 convs, top-down sum, 3×3 output convs, optional extra levels."""
 
-    out_channels: int = 256
-    num_outs: int = 4
-    start_level: int = 0
+    out_channels: PositiveInt = 256
+    num_outs: PositiveInt = 4
+    start_level: NonNegativeInt = 0
     end_level: int = -1
     add_extra_convs: bool = False
     relu_before_extra_convs: bool = False
@@ -32,20 +34,20 @@ class FPNParams:
 
 @attrs.define(kw_only=True)
 class CrossEntropyParams:
-    label_smoothing: float = 0.0
+    label_smoothing: Probability = 0.0
 
 
 @attrs.define(kw_only=True)
 class SegCrossEntropyParams:
     ignore_index: int = 255
     class_weights: Optional[list[float]] = None
-    label_smoothing: float = 0.0
+    label_smoothing: Probability = 0.0
 
 
 @attrs.define(kw_only=True)
 class SimpleCNNStage:
-    channels: int = 32
-    num_blocks: int = 1
+    channels: PositiveInt = 32
+    num_blocks: PositiveInt = 1
     stride: Literal[1, 2] = 2
 
 
@@ -57,7 +59,7 @@ def _default_cnn_stages() -> list:
 class SimpleCNNParams:
     """``simple_cnn``: a stride-2 stem and residual 3×3 conv stages; small, fast, prunable."""
 
-    stem_channels: int = 16
+    stem_channels: PositiveInt = 16
     norm_type: Literal["batch_norm", "group_norm"] = "batch_norm"
     act_type: Activation = "relu"
     return_stage_idx: Optional[list[int]] = None
@@ -68,7 +70,7 @@ class FCNHeadParams:
     """``fcn``: every level 1×1-projected, upsampled to the finest map and summed (``use_all_levels``;
     else the finest level only), then 3×3 conv-BN-act and a 1×1 classifier."""
 
-    intermediate_channels: int = 64
+    intermediate_channels: PositiveInt = 64
     act_type: Activation = "relu"
-    dropout_prob: float = 0.0
+    dropout_prob: Probability = 0.0
     use_all_levels: bool = True

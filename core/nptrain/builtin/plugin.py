@@ -5,7 +5,11 @@ from nptrain import hookimpl
 from nptrain.builtin.params import (
     CrossEntropyParams, FCHeadParams, FCNHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
 )
-from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
+from nptrain.builtin.transform_params import (
+    CenterCropParams, ColorJitterParams, FlipParams, MixingParams, NormalizeParams, PadParams, RandomCropParams,
+    RandomResizedCropParams, ResizeParams,
+)
+from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord, TransformRecord
 
 
 @hookimpl
@@ -62,4 +66,27 @@ def nptrain_presets():
                                    "head": {"name": "fcn", "params": {"intermediate_channels": 64}}},
                      losses=({"criterion": "seg_cross_entropy"},),
                      description="simple_cnn + fpn + fcn (output stride 4): trains on `nptrain data shapes` in seconds."),
+    ]
+
+
+def _transform(name: str, cls: str, params: type, description: str, **kw) -> TransformRecord:
+    return TransformRecord(name=name, factory=f"nptrain.data.transforms:{cls}.from_params", params=params,
+                           description=description, **kw)
+
+
+@hookimpl
+def nptrain_transforms():
+    return [
+        _transform("resize", "Resize", ResizeParams, "Resize to size ([h, w] or int; resize_criteria short|long keeps the aspect)."),
+        _transform("randomresizedcrop", "RandomResizedCrop", RandomResizedCropParams,
+                   "Crop of random area and aspect ratio, resized to size."),
+        _transform("randomhorizontalflip", "RandomHorizontalFlip", FlipParams, "Mirror left-right with probability p."),
+        _transform("randomverticalflip", "RandomVerticalFlip", FlipParams, "Mirror top-bottom with probability p."),
+        _transform("colorjitter", "ColorJitter", ColorJitterParams, "Random brightness, contrast, saturation and hue."),
+        _transform("normalize", "Normalize", NormalizeParams, "(x - mean) / std per channel."),
+        _transform("centercrop", "CenterCrop", CenterCropParams, "The central size region (zero-padded if smaller)."),
+        _transform("pad", "Pad", PadParams, "Pad to at least size, or by padding on every side."),
+        _transform("randomcrop", "RandomCrop", RandomCropParams, "A random size crop (padded first if smaller)."),
+        _transform("mixing", "Mixing", MixingParams, "Mixup and/or cutmix on whole training batches.",
+                   tasks=("classification",), batch=True),
     ]

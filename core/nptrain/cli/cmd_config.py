@@ -30,11 +30,16 @@ def run(args: argparse.Namespace) -> int:
         from nptrain.config.netspresso_migrate import migrate
 
         return migrate(paths, overrides, args.output)
-    loaded = load_config(paths, overrides)
+    # check validates everything run would before training (data splits, output dir); show also
+    # prints fragments of a config and configs whose data lives elsewhere
+    loaded = load_config(paths, overrides, for_run=args.action == "check")
     note = loaded.netspresso.ignored_note()
     if note:
         print(note, file=sys.stderr)
     if args.action == "check":
+        from nptrain.modeling.builder import check_buildable
+
+        check_buildable(loaded.resolved)  # what run does next: providers that refuse their params fail here
         print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
         return 0
     yaml = YAML()

@@ -7,7 +7,7 @@ import json
 import attrs
 
 KINDS = {"backbones": "backbone", "necks": "neck", "heads": "head", "models": "full", "presets": "preset",
-         "losses": "loss", "converters": "converter"}
+         "losses": "loss", "converters": "converter", "transforms": "transform"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fields(cls) -> list[dict]:
     if cls is None or not attrs.has(cls):
         return []
+    import typing
+
+    from nptrain.config.describe import range_text, type_text
+
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # noqa: BLE001 - a plugin's unresolvable annotation only loses the range column
+        hints = {}
     out = []
     for f in attrs.fields(cls):
         default = f.default
@@ -28,7 +36,9 @@ def _fields(cls) -> list[dict]:
             default = attrs.asdict(default)
         elif isinstance(default, list) and default and attrs.has(type(default[0])):
             default = [attrs.asdict(d) for d in default]
-        out.append({"name": f.name, "type": type_name(f.type), "default": default})
+        tp = hints.get(f.name)
+        out.append({"name": f.name, "type": type_text(tp) if tp is not None else type_name(f.type), "default": default,
+                    "range": range_text(tp, f) if tp is not None else None})
     return out
 
 
@@ -82,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {row['name']}{extra}  ({row['distribution']})  {row['description']}")
         for label in ("params", "stage_params"):
             for f in row.get(label) or []:
-                print(f"      {label[:-1] if label == 'params' else 'stage'}.{f['name']}: {f['type']} = {f['default']!r}")
+                bounds = f"  ({f['range']})" if f.get("range") else ""
+                print(f"      {label[:-1] if label == 'params' else 'stage'}.{f['name']}: {f['type']} = {f['default']!r}{bounds}")
     return 0

@@ -73,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
             paths = [str(resume / "config.yaml")]
     if not paths:
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
-    loaded = load_config(paths, overrides)
+    loaded = load_config(paths, overrides, for_run=True)
+    from nptrain.modeling.builder import check_buildable
+
+    check_buildable(loaded.resolved)  # as config check does: refused params fail before anything is written
     note = loaded.netspresso.ignored_note()
     if note and os.environ.get("RANK", "0") == "0":
         print(note, flush=True)

@@ -79,7 +79,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         if isinstance(exc, UserError):
-            print(f"nptrain: error: {exc}", file=sys.stderr)
+            for line in getattr(exc, "lines", None) or [str(exc)]:  # ConfigErrors: one line per problem
+                print(f"nptrain: error: {line}", file=sys.stderr)
             return 2
         print(f"nptrain: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1

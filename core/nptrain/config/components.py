@@ -27,6 +27,7 @@ class ResolvedComponent:
     provided: Provided
     params: Any
     stage_params: list
+    path: tuple = ()  # where the config describes it, e.g. ("model", "architecture", "backbone")
 
     @property
     def record(self) -> Any:
@@ -38,6 +39,7 @@ class ResolvedLoss:
     provided: Provided
     params: Any
     weight: float
+    path: tuple = ()  # ("model", "losses", i)
 
 
 @attrs.define
@@ -48,6 +50,8 @@ class ResolvedModel:
     neck: Optional[ResolvedComponent] = None
     head: Optional[ResolvedComponent] = None
     losses: list = attrs.Factory(list)
+    # the config it came from, so a provider that refuses its params at build time is located too
+    located: Optional[LocatedConfig] = attrs.field(default=None, eq=False, repr=False)
 
 
 def _lookup(registry: Registry, kind: str, name: str, cfg: LocatedConfig, path: tuple) -> Provided:
@@ -79,7 +83,7 @@ def resolve_component(kind: str, comp: ComponentConfig, task: str, registry: Reg
         if stage_cls is None:
             raise cfg.error(path + ("stage_params",), f"{kind} {comp.name!r} takes no stage_params")
         stages = [structure(s, stage_cls, cfg=cfg, base=path + ("stage_params", i)) for i, s in enumerate(comp.stage_params)]
-    return ResolvedComponent(kind=kind, provided=prov, params=params, stage_params=stages)
+    return ResolvedComponent(kind=kind, provided=prov, params=params, stage_params=stages, path=path)
 
 
 def _unknown_preset(name: str, task: str, registry: Registry) -> str:
@@ -96,7 +100,7 @@ def _unknown_preset(name: str, task: str, registry: Registry) -> str:
 
 def resolve_model(model: ModelConfig, registry: Registry, cfg: LocatedConfig) -> ResolvedModel:
     arch = model.architecture
-    out = ResolvedModel(task=model.task)
+    out = ResolvedModel(task=model.task, located=cfg)
     if model.fx_model_checkpoint is None or not arch.is_empty():
         if arch.full is not None:
             out.full = resolve_component("full", arch.full, model.task, registry, cfg, ARCH + ("full",))
@@ -119,7 +123,8 @@ def resolve_model(model: ModelConfig, registry: Registry, cfg: LocatedConfig) ->
         if model.task not in prov.record.tasks:
             raise cfg.error(path + ("criterion",), f"loss {loss.criterion!r} does not support task {model.task!r}")
         params = structure(loss.params, prov.record.params, cfg=cfg, base=path) if prov.record.params else None
-        out.losses.append(ResolvedLoss(provided=prov, params=params, weight=1.0 if loss.weight is None else loss.weight))
+        out.losses.append(ResolvedLoss(provided=prov, params=params, weight=1.0 if loss.weight is None else loss.weight,
+                                       path=path))
     return out
 
 

@@ -1,4 +1,10 @@
-"""``load_config``: files + overrides → validated, typed run configuration."""
+"""``load_config``: files + overrides → validated, typed run configuration, in one phase.
+
+Every section becomes typed records here (ranges included), cross-section and cheap filesystem
+facts are checked here, and every problem found is reported together (up to ``MAX_ERRORS``), so
+``nptrain config check`` rejects exactly what ``nptrain run`` would reject before training, and
+the training code receives records it never has to parse.
+"""
 from __future__ import annotations
 
 import copy
@@ -7,18 +13,19 @@ from typing import Any, Iterable, Optional
 
 import attrs
 
+from nptrain.config import checks
+from nptrain.config.augmentation import resolve_augmentation
 from nptrain.config.components import ResolvedModel, resolve_model
 from nptrain.config.model_section import ModelConfig
 from nptrain.config.netspresso import Translation, translate
 from nptrain.config.sections import RunConfig
-from nptrain.config.structure import CONVERTER, structure, suggest
+from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors, suggest
 from nptrain.config.yaml_io import LocatedConfig, load_layers
-from nptrain.errors import ConfigError
+from nptrain.errors import ConfigError, ConfigErrors
 
 SECTIONS = [f.name for f in attrs.fields(RunConfig)]
 LOSS_KEYS = ("criterion", "weight")
-# schemes a checkpoint may carry (besides a converter source name): handled elsewhere
-CHECKPOINT_SCHEMES = ("zoo", "http", "https")
+TASKS = ("classification", "segmentation", "detection")
 
 
 @attrs.define
@@ -103,35 +110,39 @@ def _split_losses(model: dict, cfg: LocatedConfig) -> None:
     model["losses"] = out
 
 
-def _check_files(model: ModelConfig, cfg: LocatedConfig, registry) -> None:
-    if model.checkpoint and model.fx_model_checkpoint:
-        raise cfg.error(("model", "fx_model_checkpoint"),
-                        "only one of checkpoint and fx_model_checkpoint may be set (got both)")
-    for field in ("checkpoint", "fx_model_checkpoint", "resume_optimizer_checkpoint"):
-        value = getattr(model, field)
-        if not value:
-            continue
-        scheme, sep, rest = value.partition(":")
-        path = value
-        if sep and len(scheme) > 1:
-            if scheme in CHECKPOINT_SCHEMES:
-                continue
-            if field == "checkpoint" and registry.find("converter", (scheme, model.name or "")) is None and \
-                    scheme not in {k for k in _converter_sources(registry)}:
-                raise cfg.error(("model", field), f"unknown checkpoint source {scheme!r}; installed converter "
-                                f"sources: {', '.join(sorted(_converter_sources(registry))) or 'none'}")
-            path = rest
-        if not Path(path).expanduser().exists():
-            raise cfg.error(("model", field), f"file not found: {path}")
+def _errors_of(exc: ConfigError) -> list[ConfigError]:
+    return list(exc.errors) if isinstance(exc, ConfigErrors) else [exc]
 
 
-def _converter_sources(registry) -> set[str]:
-    return {p.record.name for p in registry.all("converter")}
+def _load_model(data: dict, cfg: LocatedConfig, registry) -> tuple[Any, list[ConfigError]]:
+    model_raw = copy.deepcopy(data.get("model") or {})
+    if not isinstance(model_raw, dict):
+        return None, [cfg.error(("model",), "expected a mapping")]
+    try:
+        _apply_preset(model_raw, cfg, registry)
+        _default_losses(model_raw)
+        _split_losses(model_raw, cfg)
+        return structure(model_raw, ModelConfig, cfg=cfg, base=("model",)), []
+    except ConfigError as exc:
+        return None, _errors_of(exc)
+
+
+def _section_raw(data: dict, name: str) -> Any:
+    raw = data.get(name)
+    if name == "training" and isinstance(raw, dict) and raw.get("ema") in (None, {}, False):
+        raw = {k: v for k, v in raw.items() if k != "ema"}  # ema: ~ / {} / false all mean off
+    return raw
 
 
 def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, plugins=None,
-                check_files: bool = True) -> LoadedConfig:
-    """Load, merge and validate config files; raises :class:`ConfigError` with file:line:col."""
+                check_files: bool = True, for_run: bool = False) -> LoadedConfig:
+    """Load, merge and validate config files; raises :class:`ConfigError` with file:line:col
+    (:class:`ConfigErrors` when there are several problems).
+
+    ``check_files``: the checkpoint files the model section names exist. ``for_run``: everything
+    ``nptrain run`` needs before training is there too (``nptrain config check`` asks the same): the
+    data splits are set and their folders and label files exist, and ``logging.output_dir`` can be
+    written. Without it a model-only fragment or a config for another machine still loads."""
     from nptrain.plugin_manager import default_plugins
 
     plugins = plugins or default_plugins()
@@ -139,23 +150,47 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     if not paths:
         raise ConfigError("no config file given")
     cfg = load_layers(paths, overrides)
-    netspresso = translate(cfg)  # NetsPresso Trainer 1.x files → native layout, locations kept
+    netspresso = translate(cfg, plugins.registry.names("transform"))  # NetsPresso Trainer 1.x files → native layout, locations kept
     data = cfg.data
+    registry = plugins.registry
+    errors: list[ConfigError] = []
     for key in data:
         if key not in SECTIONS:
             near = suggest(key, SECTIONS)
-            raise cfg.error((key,), f"unknown section {key!r}" + (f" (did you mean {near!r}?)" if near else
-                                                                    f"; sections are {', '.join(SECTIONS)}"), value=False)
-    model_raw = copy.deepcopy(data.get("model") or {})
-    if not isinstance(model_raw, dict):
-        raise cfg.error(("model",), "expected a mapping")
-    _apply_preset(model_raw, cfg, plugins.registry)
-    _default_losses(model_raw)
-    _split_losses(model_raw, cfg)
-    model = structure(model_raw, ModelConfig, cfg=cfg, base=("model",))
-    run = structure({k: v for k, v in data.items() if k != "model"}, RunConfig, cfg=cfg)
-    run.model = model
-    if check_files:
-        _check_files(model, cfg, plugins.registry)
-    resolved = resolve_model(model, plugins.registry, cfg)
+            errors.append(cfg.error((key,), f"unknown section {key!r}" + (f" (did you mean {near!r}?)" if near else
+                                                                         f"; sections are {', '.join(SECTIONS)}"), value=False))
+    model, problems = _load_model(data, cfg, registry)
+    errors += problems
+    raw_task = (data.get("model") or {}).get("task", "classification") if isinstance(data.get("model"), dict) else None
+    task = model.task if model is not None else (raw_task if raw_task in TASKS else None)
+    sections = {}
+    for name in ("data", "training", "logging", "environment"):
+        sections[name], problems = structure_errors(_section_raw(data, name), _section_class(name), cfg=cfg, base=(name,))
+        errors += problems
+    augmentation, problems = resolve_augmentation(data.get("augmentation"), task, registry, cfg)
+    errors += problems
+    resolved = None
+    if model is not None:
+        try:
+            resolved = resolve_model(model, registry, cfg)
+        except ConfigError as exc:
+            errors += _errors_of(exc)
+        if check_files:
+            errors += checks.check_model_files(model, cfg, registry)
+    if all(v is not None for v in sections.values()):
+        run = RunConfig(augmentation=augmentation, model=model, **sections)
+        if task is not None:
+            errors += checks.check_metrics(run, task, cfg)
+        if model is not None:
+            errors += checks.check_full_model_options(run, model, resolved, cfg)
+        if for_run:
+            errors += checks.check_data_paths(run, task, cfg)
+            errors += checks.check_output_dir(run, cfg)
+    raise_errors(errors)
     return LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)
+
+
+def _section_class(name: str) -> type:
+    import typing
+
+    return typing.get_type_hints(RunConfig)[name]

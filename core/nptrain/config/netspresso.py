@@ -12,7 +12,7 @@ checkpoints are counted from epoch 1), which must not apply to native configs.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import attrs
 
@@ -85,15 +85,16 @@ def is_netspresso(data: dict) -> bool:
     return any(isinstance(x, dict) and x.get("criterion") in OLD_LOSSES for x in model.get("losses") or [])
 
 
-def translate(cfg: LocatedConfig) -> Translation:
-    """Rewrite a merged 1.x config into nptrain's layout in place; a native config is left alone."""
+def translate(cfg: LocatedConfig, transforms: Sequence[str]) -> Translation:
+    """Rewrite a merged 1.x config into nptrain's layout in place; a native config is left alone.
+    ``transforms``: the installed transform names (``registry.names("transform")``), for did-you-mean."""
     if not isinstance(cfg.data, dict) or not is_netspresso(cfg.data):
         return Translation()
     ed = LocatedEditor(cfg)
     _check_keys(ed)
     _data(ed)
     translate_model(ed)
-    _augmentation(ed)
+    _augmentation(ed, list(transforms))
     _training(ed)
     _logging(ed)
     _environment(ed)
@@ -165,9 +166,7 @@ def _data(ed: LocatedEditor) -> None:
 
 
 # -- augmentation ----------------------------------------------------------------------
-def _augmentation(ed: LocatedEditor) -> None:
-    from nptrain.data.transforms import TRANSFORMS
-
+def _augmentation(ed: LocatedEditor, TRANSFORMS: list[str]) -> None:
     for split in ("train", "inference"):
         base = ("augmentation", split)
         entries = ed.get(base)

@@ -1,14 +1,19 @@
 """The ``data``, ``augmentation``, ``training``, ``logging`` and ``environment`` sections.
 
-Field names follow NetsPresso Trainer where it has one. Free-form mappings (``optimizer``,
-``scheduler``, ``ema``, transform entries) are validated later by the training/data code against
-their own attrs classes, so their errors are located at the user's line as well.
+Field names follow NetsPresso Trainer where it has one. Every section is typed, ranges included
+(:mod:`nptrain.config.ranges`): ``training`` lives in :mod:`nptrain.config.training_section`,
+``augmentation`` in :mod:`nptrain.config.augmentation` (its entries are validated against the
+installed transforms' params classes).
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import attrs
+
+from nptrain.config.augmentation import AugmentationConfig
+from nptrain.config.ranges import NonNegativeInt, PositiveInt, Range, Seed
+from nptrain.config.training_section import TrainingConfig
 
 
 @attrs.define(kw_only=True)
@@ -59,49 +64,36 @@ class DataConfig:
 
 
 @attrs.define(kw_only=True)
-class AugmentationConfig:
-    """Ordered transform lists; each entry is ``{name: ..., <transform params>}``."""
-
-    train: list[dict[str, Any]] = attrs.Factory(list)
-    inference: list[dict[str, Any]] = attrs.Factory(list)
-
-
-@attrs.define(kw_only=True)
-class TrainingConfig:
-    epochs: int = 10
-    optimizer: dict[str, Any] = attrs.Factory(lambda: {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05})
-    scheduler: dict[str, Any] = attrs.Factory(lambda: {"name": "cosine_no_sgdr", "warmup_epochs": 0})
-    max_norm: Optional[float] = None
-    ema: Optional[dict[str, Any]] = None
-    mixed_precision: bool = False
-
-
-def _input_size(_instance: Any, _attribute: Any, value: Optional[list[int]]) -> None:
-    if value is not None and (len(value) != 2 or min(value) < 1):
-        raise ValueError(f"'sample_input_size' must be [height, width] with sides >= 1: {value}")
-
-
-@attrs.define(kw_only=True)
 class ModelSaveOptions:
     # which validation result picks weights/best.*: the primary metric (first of metric_names) or the loss
     best_model_criterion: Literal["loss", "metric"] = "metric"
     save_optimizer_state: bool = True
-    validation_epoch: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    validation_epoch: PositiveInt = 1  # validate every this many epochs (and after the last)
     # also keep weights/epoch_NNNN.safetensors every this many epochs (and at the last); None: only best/last
-    save_checkpoint_epoch: Optional[int] = attrs.field(default=None, validator=attrs.validators.optional(
-        attrs.validators.ge(1)))
+    save_checkpoint_epoch: Optional[PositiveInt] = None
     # count validation_epoch and save_checkpoint_epoch from epoch 1 (epochs 1, 1+N, 1+2N, ... and the last,
     # as NetsPresso Trainer does) instead of N, 2N, ...
     count_from_first_epoch: bool = False
     # [height, width] of the input for the FLOPs count and the exports; None: the validation images' size
-    sample_input_size: Optional[list[int]] = attrs.field(default=None, validator=_input_size)
+    sample_input_size: Optional[Annotated[list[PositiveInt], Range(length=2)]] = None
 
 
 @attrs.define(kw_only=True)
 class MetricsConfig:
+    """``logging.metrics``: the names are checked against the task's metrics (``TASK_METRICS``) at load."""
+
     # None: the task's defaults (classification: top1_accuracy, top5_accuracy; segmentation: miou, pixel_accuracy;
     # detection: map50_95, map50, map75, precision50, recall50); the first one picks weights/best
     metric_names: Optional[list[str]] = None
+
+
+# the metrics each task's evaluator computes (nptrain.training.metrics, nptrain.detection.metrics; a
+# test holds these equal), so a misspelt name fails at load time, not after the first epoch
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("top1_accuracy", "top5_accuracy"),
+    "segmentation": ("miou", "pixel_accuracy"),
+    "detection": ("map50", "map75", "map50_95", "precision50", "recall50"),
+}
 
 
 @attrs.define(kw_only=True)
@@ -114,19 +106,19 @@ class LoggingConfig:
     plot: bool = True
     fx_export: bool = True
     onnx_export: bool = True
-    onnx_opset: int = 18  # the lowest the torch 2.13 (dynamo) exporter writes
+    onnx_opset: PositiveInt = 18  # the lowest the torch 2.13 (dynamo) exporter writes
     # at each validation, write the first N validation images with their predictions to samples/
-    num_save_samples: int = attrs.field(default=0, validator=[attrs.validators.ge(0), attrs.validators.le(256)])
+    num_save_samples: Annotated[int, Range(ge=0, le=256)] = 0
     model_save_options: ModelSaveOptions = attrs.Factory(ModelSaveOptions)
     metrics: MetricsConfig = attrs.Factory(MetricsConfig)
 
 
 @attrs.define(kw_only=True)
 class EnvironmentConfig:
-    seed: int = 1
-    num_workers: int = 0
+    seed: Seed = 1
+    num_workers: NonNegativeInt = 0
     gpus: Optional[str] = None
-    batch_size: int = 32
+    batch_size: PositiveInt = 32
     deterministic: bool = False
     # keep decoded images in memory (small datasets): each image file is read once
     cache_data: bool = False

@@ -1,8 +1,11 @@
 """cattrs structuring with strict scalars and errors that point at the user's line.
 
 cattrs reports nested failures as exception groups annotated with the attribute or index that
-failed; :func:`structure` walks that tree back to a config path and raises one
-:class:`~nptrain.errors.ConfigError` for the first problem, with a did-you-mean where it helps.
+failed; :func:`structure` walks that tree back to config paths and raises one
+:class:`~nptrain.errors.ConfigError` per problem (several as :class:`~nptrain.errors.ConfigErrors`),
+with a did-you-mean where it helps. Ranges (:mod:`nptrain.config.ranges`) are checked by the hook
+of ``Annotated`` types, and sections whose ``name`` picks a class (optimizer, scheduler) by
+:func:`register_tagged`.
 """
 from __future__ import annotations
 
@@ -14,15 +17,26 @@ from typing import Any, Literal, Mapping, Sequence, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_unstructure_fn
 
+from nptrain.config.ranges import Range, range_of
 from nptrain.config.yaml_io import LocatedConfig
-from nptrain.errors import ConfigError
+from nptrain.errors import ConfigError, ConfigErrors
 
 T = TypeVar("T")
 
 
+# how many problems one error report lists at most (the rest are usually consequences or repeats)
+MAX_ERRORS = 5
+
+
 class _ScalarError(TypeError):
-    pass
+    """A value that is wrong in itself; ``sub`` is a path below the failing field where the
+    problem is (a tagged section's ``name``)."""
+
+    def __init__(self, message: str, sub: tuple = ()) -> None:
+        super().__init__(message)
+        self.sub = sub
 
 
 def _describe(value: Any) -> str:
@@ -74,14 +88,72 @@ def _is_plain_union(tp: Any) -> bool:
     return len(args) > 1 and not any(attrs.has(a) for a in args)
 
 
+def _kind(tp: Any) -> Any:
+    """The container or scalar class a type stands for (``Annotated[int, ...]`` -> int, ``list[str]`` -> list)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return typing.get_origin(tp) or tp
+
+
+def _has_range(tp: Any) -> bool:
+    return range_of(tp) is not None or any(_has_range(a) for a in typing.get_args(tp) if not isinstance(a, Range))
+
+
+def _is_ranged(tp: Any) -> bool:
+    return typing.get_origin(tp) is typing.Annotated and range_of(tp) is not None
+
+
+def _ranged_hook(value: Any, tp: Any) -> Any:
+    """Structure the underlying type, then hold the value to its :class:`Range`."""
+    base = typing.get_args(tp)[0]
+    out = CONVERTER.structure(value, base)
+    bounds: Range = range_of(tp)  # type: ignore[assignment]
+    if bounds.violated_by(out):
+        noun = {int: "an integer", float: "a number", list: "a list"}.get(_kind(base), "a value")
+        raise _ScalarError(f"expected {noun} {bounds.describe()}; got {_describe(value)}")
+    return out
+
+
+def register_tagged(conv: cattrs.Converter, union: Any, table: dict[str, type], what: str) -> None:
+    """Structure ``union`` (attrs classes with a ``name`` field) by the mapping's ``name``: the class
+    ``table[name]`` takes the whole mapping, so its fields and ranges are checked like any section's."""
+
+    def hook(value: Any, _: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise _ScalarError(f"expected a mapping with a name ({', '.join(table)}); got {_describe(value)}")
+        name = value.get("name")
+        cls = table.get(name.lower()) if isinstance(name, str) else None
+        if cls is None:
+            near = suggest(name, list(table)) if isinstance(name, str) else None
+            hint = f" (did you mean {near!r}?)" if near else f"; choose from {', '.join(table)}"
+            raise _ScalarError(f"unknown {what} {name!r}{hint}" if name is not None else
+                               f"{what} needs a name; choose from {', '.join(table)}", sub=("name",))
+        return conv.structure({**value, "name": name.lower()}, cls)
+
+    conv.register_structure_hook_func(lambda tp: tp == union, hook)
+    for cls in table.values():  # written back (config show, a run's config.yaml) with the name first
+        conv.register_unstructure_hook(cls, _name_first(make_dict_unstructure_fn(cls, conv)))
+
+
+def _name_first(inner: Any) -> Any:
+    def unstructure(obj: Any) -> dict:
+        out = inner(obj)
+        return {"name": out.pop("name"), **out}
+
+    return unstructure
+
+
 def _plain_union_hook(value: Any, tp: Any) -> Any:
     args = typing.get_args(tp)
     if value is None and type(None) in args:
         return None
-    kinds = [typing.get_origin(a) or a for a in args if a is not type(None)]
-    for kind in kinds:
+    members = [a for a in args if a is not type(None)]
+    kinds = [_kind(a) for a in members]
+    for member, kind in zip(members, kinds):
         if kind is Any or (isinstance(kind, type) and isinstance(value, kind) and not isinstance(value, bool)):
-            return value
+            # a member with ranges inside (``size: [h, w]`` of positive ints) is checked item by item;
+            # plain members pass as they are, as before (``id_mapping`` lists are read by the data code)
+            return CONVERTER.structure(value, member) if _has_range(member) else value
     names = {list: "a list", dict: "a mapping", str: "a string", int: "an integer", float: "a number"}
     raise _ScalarError(f"expected {' or '.join(names.get(k, str(k)) for k in kinds)}; got {_describe(value)}")
 
@@ -113,8 +185,12 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook_func(_is_literal, _literal_hook)
+    conv.register_structure_hook_func(_is_ranged, _ranged_hook)
     conv.register_structure_hook_func(_is_plain_union, _plain_union_hook)
     conv.register_structure_hook(Any, lambda v, _: v)
+    from nptrain.config.training_section import register_training_hooks
+
+    register_training_hooks(conv)
     return conv
 
 
@@ -126,59 +202,89 @@ def suggest(word: str, choices: Sequence[str]) -> str | None:
     return hits[0] if hits else None
 
 
-def _first_leaf(exc: BaseException, path: tuple) -> tuple[tuple, BaseException]:
-    """Descend a cattrs exception group to its first leaf, collecting the config path."""
+def _leaves(exc: BaseException, path: tuple) -> list[tuple[tuple, BaseException]]:
+    """Every leaf of a cattrs exception group, each with its config path."""
     if isinstance(exc, (ClassValidationError, IterableValidationError)) and exc.exceptions:
-        sub = exc.exceptions[0]
-        step: tuple = ()
-        for note in getattr(sub, "__notes__", []):
-            if hasattr(note, "name"):
-                step = (note.name,)
-            elif hasattr(note, "index"):
-                step = (note.index,)
-        return _first_leaf(sub, path + step)
-    return path, exc
+        out = []
+        for sub in exc.exceptions:
+            step: tuple = ()
+            for note in getattr(sub, "__notes__", []):
+                if hasattr(note, "name"):
+                    step = (note.name,)
+                elif hasattr(note, "index"):
+                    step = (note.index,)
+            out += _leaves(sub, path + step)
+        return out
+    return [(path + getattr(exc, "sub", ()), exc)]
 
 
-def structure(data: Any, cls: type[T], *, cfg: LocatedConfig, base: tuple = ()) -> T:
-    """Structure ``data`` (found at ``base`` in ``cfg``) into ``cls``; one located error on failure."""
+def structure_errors(data: Any, cls: type[T], *, cfg: LocatedConfig, base: tuple = ()) -> tuple[Any, list[ConfigError]]:
+    """``(object, [])`` or ``(None, errors)``: every problem cattrs found, each located."""
     if data is None:
         data = {}
     if attrs.has(cls) and not isinstance(data, dict):
-        raise cfg.error(base, f"expected a mapping of {cls.__name__} fields; got {_describe(data)}")
+        names = ", ".join(f.name for f in attrs.fields(cls))
+        return None, [cfg.error(base, f"expected a mapping with fields {names}; got {_describe(data)}")]
     try:
-        return CONVERTER.structure(data, cls)
+        return CONVERTER.structure(data, cls), []
     except Exception as exc:  # cattrs wraps everything in exception groups
-        path, leaf = _first_leaf(exc, base)
-        raise _explain(path, leaf, cfg) from None
+        errors: list[ConfigError] = []
+        for path, leaf in _leaves(exc, base):
+            errors += _explain(path, leaf, cfg)
+        return None, errors
+
+
+def raise_errors(errors: list[ConfigError]) -> None:
+    """Nothing, one :class:`ConfigError`, or :class:`ConfigErrors` listing up to ``MAX_ERRORS`` in file order."""
+    if not errors:
+        return
+    unique = list({str(e): e for e in errors}.values())
+    if len(unique) == 1:
+        raise unique[0]
+    raise ConfigErrors(sort_errors(unique)[:MAX_ERRORS], more=max(0, len(unique) - MAX_ERRORS))
+
+
+def sort_errors(errors: list[ConfigError]) -> list[ConfigError]:
+    """File order: by file (as given), line, column; unlocated (command line) ones last, stable."""
+    files = {f: i for i, f in enumerate(dict.fromkeys(e.file or "" for e in errors))}
+    return sorted(errors, key=lambda e: (e.line is None, files[e.file or ""], e.line or 0, e.col or 0))
+
+
+def structure(data: Any, cls: type[T], *, cfg: LocatedConfig, base: tuple = ()) -> T:
+    """Structure ``data`` (found at ``base`` in ``cfg``) into ``cls``; located errors on failure."""
+    obj, errors = structure_errors(data, cls, cfg=cfg, base=base)
+    raise_errors(errors)
+    return obj
 
 
 def _fields_of(cfg_path_cls: Any) -> list[str]:
     return [f.name for f in attrs.fields(cfg_path_cls)] if attrs.has(cfg_path_cls) else []
 
 
-def _explain(path: tuple, leaf: BaseException, cfg: LocatedConfig) -> ConfigError:
+def _explain(path: tuple, leaf: BaseException, cfg: LocatedConfig) -> list[ConfigError]:
     if isinstance(leaf, ForbiddenExtraKeysError):
         allowed = _fields_of(leaf.cl)
-        extra = sorted(leaf.extra_fields)[0]
-        near = suggest(extra, allowed)
-        hint = f" (did you mean {near!r}?)" if near else f"; known fields: {', '.join(allowed)}"
-        return cfg.error(path + (extra,), f"unknown field {extra!r}{hint}", value=False)
+        out = []
+        for extra in sorted(leaf.extra_fields):
+            near = suggest(extra, allowed)
+            hint = f" (did you mean {near!r}?)" if near else f"; known fields: {', '.join(allowed)}"
+            out.append(cfg.error(path + (extra,), f"unknown field {extra!r}{hint}", value=False))
+        return out
     if isinstance(leaf, KeyError) or (isinstance(leaf, Exception) and "missing" in str(leaf).lower() and "required" in str(leaf).lower()):
         name = str(leaf).strip("'\"")
-        return cfg.error(path, f"required field {name!r} is missing", value=False)
+        return [cfg.error(path, f"required field {name!r} is missing", value=False)]
     if isinstance(leaf, _ScalarError):
-        return cfg.error(path, str(leaf))
+        return [cfg.error(path, str(leaf))]
     if isinstance(leaf, (TypeError, ValueError)) and "argument" in str(leaf):
-        return cfg.error(path, f"invalid value: {leaf}")
+        return [cfg.error(path, f"invalid value: {leaf}")]
     value = _lookup(cfg.data, path)
     # attrs validators run in __init__, after cattrs has left the field: their message
     # ("'name' must be <= 1.0: 1.5") is the only place that still names the field
     field = re.match(r"'(\w+)' must be", str(leaf))
     if field and isinstance(value, dict) and field.group(1) in value:
         path, value = path + (field.group(1),), value[field.group(1)]
-        return cfg.error(path, f"invalid value {_describe(value)}: {str(leaf).rsplit(':', 1)[0].split(' ', 1)[1]}")
-    return cfg.error(path, f"invalid value {_describe(value)}: {leaf}")
+        return [cfg.error(path, f"invalid value {_describe(value)}: {str(leaf).rsplit(':', 1)[0].split(' ', 1)[1]}")]
+    return [cfg.error(path, f"invalid value {_describe(value)}: {leaf}")]
 
 
 def _lookup(data: Any, path: tuple) -> Any:

@@ -8,22 +8,37 @@ to boxes (:mod:`nptrain.data.box_geometry`) as well, so every task shares this c
 which makes augmentation independent of worker count and exactly reproducible on resume.
 
 ``mixing`` (mixup/cutmix) is not per-sample: it is returned separately and applied to whole batches.
+
+Each class subclasses its params class (:mod:`nptrain.builtin.transform_params`), which the config
+loader has already validated; :func:`build_transforms` only instantiates the checked entries.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import attrs
 import torch
 import torch.nn.functional as F
 
-from nptrain.config.structure import CONVERTER, structure, suggest
-from nptrain.config.yaml_io import LocatedConfig
+from nptrain.builtin.transform_params import (
+    CenterCropParams, ColorJitterParams, FlipParams, MixingParams, NormalizeParams, PadParams, RandomCropParams,
+    RandomResizedCropParams, ResizeParams,
+)
 from nptrain.data import box_geometry as geo
+from nptrain.records import resolve
 
 Size = Union[int, list[int]]
 Target = dict[str, Any]
+
+
+class FromParams:
+    """``Cls.from_params(params)``: the transform with the fields of its validated params record
+    (the factory named by the built-in ``TransformRecord``)."""
+
+    @classmethod
+    def from_params(cls, params: Any) -> Any:
+        return cls(**{f.name: getattr(params, f.name) for f in attrs.fields(type(params))})
 
 
 def _hw(size: Size) -> tuple[int, int]:
@@ -67,19 +82,8 @@ def _crop(image: torch.Tensor, target: Target, top: int, left: int, h: int, w: i
     return image, target
 
 
-Interp = str  # bilinear | nearest | bicubic
-
-
 @attrs.define(kw_only=True)
-class Resize:
-    """``resize``: to ``size`` ([h, w] or int); with ``resize_criteria: short|long`` an int sets that side
-    (``long`` followed by ``pad`` to the same ``size`` is a letterbox: the aspect ratio is kept)."""
-
-    size: Size = 256
-    interpolation: Interp = "bilinear"
-    max_size: Optional[int] = None
-    resize_criteria: Optional[str] = None
-
+class Resize(ResizeParams, FromParams):
     def __call__(self, image, target, gen):
         h, w = image.shape[-2:]
         if isinstance(self.size, int) and self.resize_criteria in ("short", "long"):
@@ -94,14 +98,7 @@ class Resize:
 
 
 @attrs.define(kw_only=True)
-class RandomResizedCrop:
-    """``randomresizedcrop``: a crop of random area ``scale`` and aspect ``ratio``, resized to ``size``."""
-
-    size: Size = 224
-    scale: list[float] = attrs.Factory(lambda: [0.08, 1.0])
-    ratio: list[float] = attrs.Factory(lambda: [3 / 4, 4 / 3])
-    interpolation: Interp = "bilinear"
-
+class RandomResizedCrop(RandomResizedCropParams, FromParams):
     def __call__(self, image, target, gen):
         h, w = image.shape[-2:]
         area = h * w
@@ -122,9 +119,8 @@ class RandomResizedCrop:
 
 
 @attrs.define(kw_only=True)
-class RandomFlip:
-    p: float = 0.5
-    dim: int = -1  # -1 horizontal, -2 vertical (set by the factory, not by users)
+class RandomFlip(FlipParams, FromParams):
+    dim: int = -1  # -1 horizontal, -2 vertical (set by the subclass, not by users)
 
     def __call__(self, image, target, gen):
         if float(torch.rand((), generator=gen)) < self.p:
@@ -155,16 +151,7 @@ def _gray(image: torch.Tensor) -> torch.Tensor:
 
 
 @attrs.define(kw_only=True)
-class ColorJitter:
-    """``colorjitter``: random brightness/contrast/saturation factors in [1-x, 1+x] and a hue
-    rotation in [-hue, hue] (in YIQ space, cheap and close to an HSV shift), applied with probability ``p``."""
-
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    hue: float = 0.0
-    p: float = 1.0
-
+class ColorJitter(ColorJitterParams, FromParams):
     def __call__(self, image, target, gen):
         if float(torch.rand((), generator=gen)) >= self.p:
             return image, target
@@ -187,12 +174,7 @@ class ColorJitter:
 
 
 @attrs.define(kw_only=True)
-class Normalize:
-    """``normalize``: ``(x - mean) / std`` per channel (ImageNet statistics by default)."""
-
-    mean: list[float] = attrs.Factory(lambda: [0.485, 0.456, 0.406])
-    std: list[float] = attrs.Factory(lambda: [0.229, 0.224, 0.225])
-
+class Normalize(NormalizeParams, FromParams):
     def __call__(self, image, target, gen):
         mean = torch.tensor(self.mean, dtype=image.dtype).view(-1, 1, 1)
         std = torch.tensor(self.std, dtype=image.dtype).view(-1, 1, 1)
@@ -200,10 +182,7 @@ class Normalize:
 
 
 @attrs.define(kw_only=True)
-class CenterCrop:
-    """``centercrop``: the central ``size`` region (padded with 0 first if the image is smaller)."""
-
-    size: Size = 224
+class CenterCrop(CenterCropParams, FromParams):
     mask_fill: int = 255  # set from data.ignore_index by build_transforms
 
     def __call__(self, image, target, gen):
@@ -214,14 +193,8 @@ class CenterCrop:
 
 
 @attrs.define(kw_only=True)
-class Pad:
-    """``pad``: grow to at least ``size`` ([h, w] or int) with ``fill`` (the mask gets ``data.ignore_index``),
-    or add a fixed ``padding`` on every side. Padding goes bottom/right unless ``center``."""
-
-    size: Optional[Size] = None
-    padding: int = 0
-    fill: float = 0.0
-    center: bool = False
+class Pad(PadParams, FromParams):
+    center: bool = False  # pad evenly on both sides (CenterCrop's use; not a config field)
     mask_fill: int = 255  # set from data.ignore_index: padded pixels carry no label
 
     def __call__(self, image, target, gen):
@@ -244,11 +217,7 @@ class Pad:
 
 
 @attrs.define(kw_only=True)
-class RandomCrop:
-    """``randomcrop``: a random ``size`` crop (padded with ``fill`` first if the image is smaller)."""
-
-    size: Size = 224
-    fill: float = 0.0
+class RandomCrop(RandomCropParams, FromParams):
     mask_fill: int = 255  # set from data.ignore_index by build_transforms
 
     def __call__(self, image, target, gen):
@@ -261,16 +230,7 @@ class RandomCrop:
 
 
 @attrs.define(kw_only=True)
-class Mixing:
-    """``mixing``: mixup ``[alpha, p]`` and/or cutmix ``[alpha, p]`` on whole training batches.
-
-    One of the enabled methods is drawn per batch (each with its ``p``); labels become soft
-    ``(B, C)`` targets that the loss receives. Classification only."""
-
-    mixup: Optional[list[float]] = None
-    cutmix: Optional[list[float]] = None
-    inplace: bool = False  # accepted for config compatibility; batches are never modified in place
-
+class Mixing(MixingParams, FromParams):
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         soft = labels if labels.dim() == 2 else F.one_hot(labels, num_classes).float()
@@ -304,13 +264,6 @@ def _beta(alpha: float, gen: torch.Generator) -> float:
     return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
-TRANSFORMS: dict[str, type] = {
-    "resize": Resize, "randomresizedcrop": RandomResizedCrop, "randomhorizontalflip": RandomHorizontalFlip,
-    "randomverticalflip": RandomVerticalFlip, "colorjitter": ColorJitter, "normalize": Normalize,
-    "centercrop": CenterCrop, "pad": Pad, "randomcrop": RandomCrop, "mixing": Mixing,
-}
-USER_HIDDEN = {"dim", "center", "mask_fill"}  # internal fields a config may not set
-
 Transform = Callable[[torch.Tensor, Target, torch.Generator], tuple[torch.Tensor, Target]]
 
 
@@ -324,42 +277,18 @@ class Compose:
         return image, target
 
 
-def build_transforms(entries: list[dict[str, Any]], cfg: Optional[LocatedConfig], split: str,
-                     task: str = "classification", ignore_index: int = 255) -> tuple[Compose, Optional[Mixing]]:
-    """Validate ``augmentation.<split>`` entries (located errors) into a pipeline and an optional mixing."""
-    base = ("augmentation", split)
+def build_transforms(entries: Sequence[Any], ignore_index: int = 255) -> tuple[Compose, Optional[Any]]:
+    """The pipeline of validated ``augmentation.<split>`` entries (``TransformConfig`` records from
+    ``load_config``) and the batch-level step (mixing), if any. Padded mask pixels get ``ignore_index``."""
     steps: list[Transform] = []
-    mixing: Optional[Mixing] = None
-    err = cfg.error if cfg is not None else (lambda path, msg, **_: ValueError(msg))
-    for i, entry in enumerate(entries):
-        path = base + (i,)
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise err(path, "expected a mapping with a name, e.g. {name: resize, size: 32}")
-        name = entry["name"].lower()
-        cls = TRANSFORMS.get(name)
-        if cls is None:
-            near = suggest(name, list(TRANSFORMS))
-            raise err(path + ("name",), f"unknown transform {entry['name']!r}" +
-                      (f" (did you mean {near!r}?)" if near else f"; known: {', '.join(TRANSFORMS)}"))
-        params = {k: v for k, v in entry.items() if k != "name"}
-        hidden = USER_HIDDEN & set(params)
-        if hidden:
-            raise err(path + (sorted(hidden)[0],), f"unknown field {sorted(hidden)[0]!r} for {name}", value=False)
-        if cfg is not None:
-            obj = structure(params, cls, cfg=cfg, base=path)
-        else:
-            obj = CONVERTER.structure(params, cls)
-        if isinstance(obj, Mixing):
-            if task != "classification":
-                # mixup/cutmix blend class labels; blended masks would need soft per-pixel targets
-                raise err(path + ("name",), f"mixing (mixup/cutmix) is not supported for {task}: "
-                          "it mixes classification labels only; remove it from this list")
-            if split != "train":
-                raise err(path + ("name",), "mixing applies to classification training batches only "
-                          "(augmentation.train)")
-            mixing = obj
-        else:
-            if hasattr(obj, "mask_fill"):
-                obj.mask_fill = ignore_index
-            steps.append(obj)
-    return Compose(steps), mixing
+    batch_step: Optional[Any] = None
+    for entry in entries:
+        factory = resolve(entry.provided.record.factory)
+        obj = factory(entry.params)
+        if entry.provided.record.batch:
+            batch_step = obj
+            continue
+        if hasattr(obj, "mask_fill"):
+            obj.mask_fill = ignore_index
+        steps.append(obj)
+    return Compose(steps), batch_step

@@ -1,7 +1,12 @@
-"""Build task models and losses from resolved configuration."""
+"""Build task models and losses from resolved configuration.
+
+A provider's factory may still refuse params that passed their types (``return_stage_idx`` naming a
+stage that does not exist): that is reported as a located config error naming the provider, not an
+internal error. :func:`check_buildable` builds once so ``config check`` and ``run`` refuse alike.
+"""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -20,8 +25,31 @@ def _check_feature_info(module: nn.Module, comp: ResolvedComponent) -> FeatureIn
     return info
 
 
-def build_backbone(comp: ResolvedComponent, task: str) -> nn.Module:
-    module = comp.record.build_factory()(comp.params, comp.stage_params, task)
+# what a factory raises for params it cannot build (a plugin's own checks); anything else is a bug
+REFUSALS = (ValueError, TypeError, AssertionError, IndexError, KeyError, ZeroDivisionError, MemoryError, RuntimeError)
+
+
+def _refusal(exc: BaseException) -> bool:
+    """A RuntimeError only when torch could not allocate the weights (absurd widths); others are bugs."""
+    return not isinstance(exc, RuntimeError) or "alloc" in str(exc).lower()
+
+
+def _call(comp: Any, located: Any, make: Callable[[], Any]) -> Any:
+    try:
+        return make()
+    except UserError:
+        raise
+    except REFUSALS as exc:
+        if located is None or not comp.path or not _refusal(exc):
+            raise
+        kind = getattr(comp, "kind", "loss")
+        where = comp.path + (("params",) if kind != "loss" else ())
+        raise located.error(where, f"{kind} {comp.provided.record.name!r} ({comp.provided.dist}) cannot be built "
+                            f"with these params: {type(exc).__name__}: {exc}") from exc
+
+
+def build_backbone(comp: ResolvedComponent, task: str, located: Any = None) -> nn.Module:
+    module = _call(comp, located, lambda: comp.record.build_factory()(comp.params, comp.stage_params, task))
     _check_feature_info(module, comp)
     return module
 
@@ -30,20 +58,33 @@ def build_model(resolved: ResolvedModel, num_classes: int, name: str = "") -> Ta
     """Instantiate the model a resolved config describes (weights freshly initialised)."""
     if num_classes < 1:
         raise UserError(f"num_classes must be at least 1, got {num_classes}")
-    task = resolved.task
+    task, located = resolved.task, resolved.located
     if resolved.full is not None:
-        full = resolved.full.record.build_factory()(resolved.full.params, resolved.full.stage_params, num_classes, task)
+        comp = resolved.full
+        full = _call(comp, located, lambda: comp.record.build_factory()(comp.params, comp.stage_params, num_classes, task))
         return FullModel(full, task, name)
     if resolved.backbone is None or resolved.head is None:
         raise UserError("the config describes no model (architecture.backbone/head or architecture.full)")
-    backbone = build_backbone(resolved.backbone, task)
+    backbone = build_backbone(resolved.backbone, task, located)
     features = backbone.feature_info
     neck = None
     if resolved.neck is not None:
-        neck = resolved.neck.record.build_factory()(resolved.neck.params, features)
+        neck_cfg = resolved.neck
+        neck = _call(neck_cfg, located, lambda: neck_cfg.record.build_factory()(neck_cfg.params, features))
         features = _check_feature_info(neck, resolved.neck)
-    head = resolved.head.record.build_factory()(resolved.head.params, features, num_classes, task)
+    head_cfg = resolved.head
+    head = _call(head_cfg, located, lambda: head_cfg.record.build_factory()(head_cfg.params, features, num_classes, task))
     return TASK_MODELS[task](backbone, neck, head, name)
+
+
+def check_buildable(resolved: ResolvedModel, num_classes: int = 2) -> None:
+    """Build the model and its losses once and drop them: a provider refusing its params fails here,
+    as a located error, before a run directory or data are touched. ``num_classes`` stands in for the
+    data's (which only sizes the classifier)."""
+    if resolved.full is None and resolved.backbone is None:
+        return  # an fx or pruned checkpoint supplies the model
+    build_model(resolved, num_classes)
+    build_loss(resolved)
 
 
 class WeightedLoss(nn.Module):
@@ -76,6 +117,7 @@ class WeightedLoss(nn.Module):
 def build_loss(resolved: ResolvedModel) -> WeightedLoss:
     if not resolved.losses:
         raise UserError("model.losses is empty; add e.g. - criterion: cross_entropy")
-    crits = [loss.provided.record.build_factory()(loss.params) for loss in resolved.losses]
+    crits = [_call(loss, resolved.located, lambda loss=loss: loss.provided.record.build_factory()(loss.params))
+             for loss in resolved.losses]
     return WeightedLoss(crits, [loss.weight for loss in resolved.losses],
                         [loss.provided.record.name for loss in resolved.losses])

@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal, Optional
+from typing import Any
 
-import attrs
 import torch
 from torch import nn
 
-from nptrain.config.structure import CONVERTER, structure
-from nptrain.config.yaml_io import LocatedConfig
-
-
-@attrs.define(kw_only=True)
-class EMAConfig:
-    name: Literal["constant_decay", "exp_decay"] = "exp_decay"
-    decay: float = 0.9999
-    beta: float = 2000.0
-
-
-def parse_ema(raw: Optional[dict], cfg: Optional[LocatedConfig] = None) -> Optional[EMAConfig]:
-    if not raw:
-        return None
-    if cfg is not None:
-        return structure(raw, EMAConfig, cfg=cfg, base=("training", "ema"))
-    return CONVERTER.structure(raw, EMAConfig)
-
 
 class ModelEMA:
-    def __init__(self, model: nn.Module, config: EMAConfig) -> None:
+    def __init__(self, model: nn.Module, config: Any) -> None:
+        """``config``: the ``training.ema`` record (``name``, ``decay``, ``beta``) from ``load_config``."""
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)

@@ -22,9 +22,9 @@ from nptrain.data.loader import iterate, make_loader, sample_seed
 from nptrain.errors import UserError
 from nptrain.training import checkpoint_io as ckio
 from nptrain.training import outputs
-from nptrain.training.ema import ModelEMA, parse_ema
+from nptrain.training.ema import ModelEMA
 from nptrain.training.metrics import Metric
-from nptrain.training.optim import build_optimizer, parse_optimizer, parse_scheduler, set_lr
+from nptrain.training.optim import build_optimizer, set_lr
 from nptrain.training.setup import (
     Dist, backbone_eval, build_data, build_task_model, freeze_backbone, init_distributed, loss_targets,
     main_output, make_task_metric, pick_device, seed_everything, to_cpu,
@@ -75,11 +75,9 @@ class Trainer:
         self.dist: Dist = init_distributed()
         self.log = log if self.dist.main else (lambda _msg: None)
         self.name, self.resume_dir, self.stop_after = name, resume_dir, stop_after_epoch
-        cfg, tr, env = loaded.located, loaded.run.training, loaded.run.environment
-        # parse first: a config mistake should fail before any data is read
-        self.opt_cfg = parse_optimizer(tr.optimizer, cfg)
-        self.sched_cfg = parse_scheduler(tr.scheduler, cfg)
-        self.ema_cfg = parse_ema(tr.ema, cfg)
+        tr, env = loaded.run.training, loaded.run.environment
+        # typed and range-checked by load_config: nothing here parses config
+        self.opt_cfg, self.sched_cfg, self.ema_cfg = tr.optimizer, tr.scheduler, tr.ema
         self.device = pick_device(env.gpus, self.dist)
         seed_everything(env.seed, env.deterministic)
         self.data = build_data(loaded)
@@ -91,7 +89,7 @@ class Trainer:
             n = freeze_backbone(self.model)
             self.log(f"freeze_backbone: {n} backbone tensors frozen, backbone BatchNorm kept in eval mode")
         self.criterion = self._build_loss().to(self.device)
-        self._metric()  # a wrong logging.metrics.metric_names fails now, not after the first epoch
+        self._metric()  # built once now so a metric that cannot be made fails before the first epoch
         self.optimizer = build_optimizer(self.model, self.opt_cfg)
         self.ema = ModelEMA(self.model, self.ema_cfg) if self.ema_cfg else None
         self.amp = bool(tr.mixed_precision and self.device.type == "cuda")

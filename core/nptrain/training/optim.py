@@ -1,4 +1,7 @@
-"""``training.optimizer`` and ``training.scheduler``: validated configs, parameter groups, LR schedule.
+"""``training.optimizer`` and ``training.scheduler``: parameter groups, optimizer and LR schedule.
+
+The configs arrive as typed records from ``load_config`` (``nptrain.config.training_section``), their
+ranges already checked; this module only builds from them (by their ``name``).
 
 Parameter groups are built by walking ``named_parameters()`` in order (never sets or dicts keyed
 by tensors) so the optimizer state layout is identical in every process and on every resume.
@@ -12,121 +15,12 @@ nothing but the epoch counter to resume.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional
+from typing import Any
 
-import attrs
 import torch
 from torch import nn
 
-from nptrain.config.structure import CONVERTER, structure, suggest
-from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import UserError
-
-Part = Literal["backbone", "neck", "head"]
-
-
-@attrs.define(kw_only=True)
-class GroupOverwrite:
-    param_group: Part
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    no_bias_decay: Optional[bool] = None
-    no_norm_weight_decay: Optional[bool] = None
-
-
-@attrs.define(kw_only=True)
-class _OptBase:
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    no_bias_decay: bool = False
-    no_norm_weight_decay: bool = False
-    overwrite: list[GroupOverwrite] = attrs.Factory(list)
-
-
-@attrs.define(kw_only=True)
-class SGD(_OptBase):
-    lr: float = 0.01
-    momentum: float = 0.9
-    nesterov: bool = False
-
-
-@attrs.define(kw_only=True)
-class Adam(_OptBase):
-    betas: list[float] = attrs.Factory(lambda: [0.9, 0.999])
-    eps: float = 1e-8
-
-
-@attrs.define(kw_only=True)
-class AdamW(Adam):
-    weight_decay: float = 0.05
-
-
-@attrs.define(kw_only=True)
-class RMSprop(_OptBase):
-    lr: float = 0.01
-    alpha: float = 0.99
-    momentum: float = 0.0
-    eps: float = 1e-8
-
-
-OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
-
-
-@attrs.define(kw_only=True)
-class _SchedBase:
-    warmup_epochs: float = 0
-    warmup_bias_lr: float = 0.0  # accepted for compatibility; warmup starts every group at 0
-    min_lr: float = 0.0
-    end_epoch: Optional[int] = None  # defaults to training.epochs
-    step_per: Literal["iteration", "epoch"] = "iteration"
-
-
-@attrs.define(kw_only=True)
-class CosineNoSGDR(_SchedBase):
-    pass
-
-
-@attrs.define(kw_only=True)
-class Poly(_SchedBase):
-    power: float = 1.0
-
-
-@attrs.define(kw_only=True)
-class Step(_SchedBase):
-    iters_per_phase: int = 30  # in epochs, as in the reference
-    gamma: float = 0.1
-
-
-@attrs.define(kw_only=True)
-class MultiStep(_SchedBase):
-    milestones: list[int] = attrs.Factory(list)
-    gamma: float = 0.1
-
-
-SCHEDULERS: dict[str, type] = {"cosine_no_sgdr": CosineNoSGDR, "poly": Poly, "step": Step, "multi_step": MultiStep}
-
-
-def _parse(section: str, raw: dict[str, Any], table: dict[str, type], cfg: Optional[LocatedConfig]) -> Any:
-    base = ("training", section)
-    name = raw.get("name")
-    if not isinstance(name, str) or name.lower() not in table:
-        near = suggest(str(name), list(table))
-        msg = f"unknown {section} {name!r}" + (f" (did you mean {near!r}?)" if near else f"; choose from {', '.join(table)}")
-        raise cfg.error(base + ("name",), msg) if cfg else UserError(f"training.{section}.name: {msg}")
-    params = {k: v for k, v in raw.items() if k != "name"}
-    cls = table[name.lower()]
-    if cfg is not None:
-        return structure(params, cls, cfg=cfg, base=base)
-    return CONVERTER.structure(params, cls)
-
-
-def parse_optimizer(raw: dict[str, Any], cfg: Optional[LocatedConfig] = None) -> Any:
-    return _parse("optimizer", raw, OPTIMIZERS, cfg)
-
-
-def parse_scheduler(raw: dict[str, Any], cfg: Optional[LocatedConfig] = None) -> Any:
-    return _parse("scheduler", raw, SCHEDULERS, cfg)
-
 
 NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
@@ -169,15 +63,15 @@ def build_optimizer(model: nn.Module, opt: Any) -> torch.optim.Optimizer:
     groups = param_groups(model, opt)
     if not groups:
         raise UserError("no trainable parameters (is everything frozen?)")
-    if isinstance(opt, SGD):
+    if opt.name == "sgd":
         return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
-    if isinstance(opt, AdamW):
+    if opt.name == "adamw":
         return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
-    if isinstance(opt, Adam):
+    if opt.name == "adam":
         return torch.optim.Adam(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
-    if isinstance(opt, RMSprop):
+    if opt.name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=opt.lr, alpha=opt.alpha, momentum=opt.momentum, eps=opt.eps)
-    raise AssertionError(opt)
+    raise AssertionError(f"optimizer {opt.name!r} has no builder")  # load_config admits only the names above
 
 
 def lr_factor(sched: Any, t: float, epochs: int, base_lr: float) -> float:
@@ -187,16 +81,16 @@ def lr_factor(sched: Any, t: float, epochs: int, base_lr: float) -> float:
     end = sched.end_epoch or epochs
     if sched.warmup_epochs > 0 and t < sched.warmup_epochs:
         return base_lr * (t / sched.warmup_epochs)
-    if isinstance(sched, (CosineNoSGDR, Poly)):
+    if sched.name in ("cosine_no_sgdr", "poly"):
         span = max(end - sched.warmup_epochs, 1e-12)
         progress = min(max((t - sched.warmup_epochs) / span, 0.0), 1.0)
-        decay = 0.5 * (1 + math.cos(math.pi * progress)) if isinstance(sched, CosineNoSGDR) else (1 - progress) ** sched.power
+        decay = 0.5 * (1 + math.cos(math.pi * progress)) if sched.name == "cosine_no_sgdr" else (1 - progress) ** sched.power
         return sched.min_lr + (base_lr - sched.min_lr) * decay
-    if isinstance(sched, Step):
+    if sched.name == "step":
         return max(sched.min_lr, base_lr * sched.gamma ** math.floor(t / sched.iters_per_phase))
-    if isinstance(sched, MultiStep):
+    if sched.name == "multi_step":
         return max(sched.min_lr, base_lr * sched.gamma ** sum(1 for m in sched.milestones if t >= m))
-    raise AssertionError(sched)
+    raise AssertionError(f"scheduler {sched.name!r} has no schedule")  # load_config admits only the names above
 
 
 def set_lr(optimizer: torch.optim.Optimizer, sched: Any, t: float, epochs: int) -> float:

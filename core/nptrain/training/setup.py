@@ -89,10 +89,9 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
     if builder is None:
         raise UserError(f"datasets for task {task!r} are not implemented yet "
                         f"({', '.join(DATASET_BUILDERS)} are)")
-    cfg = loaded.located
     ignore = run.data.ignore_index
-    train_tf, mixing = build_transforms(run.augmentation.train, cfg, "train", task, ignore)
-    eval_tf, _ = build_transforms(run.augmentation.inference, cfg, "inference", task, ignore)
+    train_tf, mixing = build_transforms(run.augmentation.train, ignore)
+    eval_tf, _ = build_transforms(run.augmentation.inference, ignore)
     train = None
     if need_train:
         train = builder(run.data, "train", train_tf, classes)
@@ -111,8 +110,7 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
 
 
 def inference_transform(loaded: LoadedConfig) -> Compose:
-    return build_transforms(loaded.run.augmentation.inference, loaded.located, "inference", loaded.model.task,
-                            loaded.run.data.ignore_index)[0]
+    return build_transforms(loaded.run.augmentation.inference, loaded.run.data.ignore_index)[0]
 
 
 def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint: bool = True,

@@ -1,0 +1,158 @@
+"""The ``training`` section: epochs, optimizer, scheduler and EMA as typed records.
+
+``optimizer`` and ``scheduler`` are picked by their ``name`` (``training.optimizer.name: adamw``);
+the chosen class takes the rest of the mapping, so an unknown field, a wrong type or a value out of
+range is reported at its line when the config is loaded, before anything runs. The training code
+receives these records and never parses config itself. Field names follow NetsPresso Trainer.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+import attrs
+
+from nptrain.config.ranges import NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Range
+
+Part = Literal["backbone", "neck", "head"]
+# Adam's beta1/beta2: each in [0, 1) (torch rejects 1.0), exactly two
+Betas = Annotated[list[Annotated[float, Range(ge=0, lt=1)]], Range(length=2)]
+
+
+@attrs.define(kw_only=True)
+class GroupOverwrite:
+    """``optimizer.overwrite[]``: other settings for the parameters of one model part."""
+
+    param_group: Part
+    lr: Optional[NonNegativeFloat] = None
+    weight_decay: Optional[NonNegativeFloat] = None
+    no_bias_decay: Optional[bool] = None
+    no_norm_weight_decay: Optional[bool] = None
+
+
+@attrs.define(kw_only=True)
+class _OptimizerBase:
+    lr: NonNegativeFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    no_bias_decay: bool = False
+    no_norm_weight_decay: bool = False
+    overwrite: list[GroupOverwrite] = attrs.Factory(list)
+
+
+@attrs.define(kw_only=True)
+class SGD(_OptimizerBase):
+    name: Literal["sgd"] = "sgd"
+    lr: NonNegativeFloat = 0.01
+    momentum: NonNegativeFloat = 0.9
+    nesterov: bool = False
+
+
+@attrs.define(kw_only=True)
+class Adam(_OptimizerBase):
+    name: Literal["adam"] = "adam"
+    betas: Betas = attrs.Factory(lambda: [0.9, 0.999])
+    eps: NonNegativeFloat = 1e-8
+
+
+@attrs.define(kw_only=True)
+class AdamW(_OptimizerBase):
+    name: Literal["adamw"] = "adamw"
+    betas: Betas = attrs.Factory(lambda: [0.9, 0.999])
+    eps: NonNegativeFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.05
+
+
+@attrs.define(kw_only=True)
+class RMSprop(_OptimizerBase):
+    name: Literal["rmsprop"] = "rmsprop"
+    lr: NonNegativeFloat = 0.01
+    alpha: NonNegativeFloat = 0.99
+    momentum: NonNegativeFloat = 0.0
+    eps: NonNegativeFloat = 1e-8
+
+
+OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+OptimizerConfig = Union[SGD, Adam, AdamW, RMSprop]
+
+
+@attrs.define(kw_only=True)
+class _SchedulerBase:
+    warmup_epochs: NonNegativeFloat = 0.0  # linear warm-up from 0
+    warmup_bias_lr: NonNegativeFloat = 0.0  # accepted for compatibility; warm-up starts every group at 0
+    min_lr: NonNegativeFloat = 0.0
+    end_epoch: Optional[PositiveInt] = None  # None: training.epochs
+    step_per: Literal["iteration", "epoch"] = "iteration"
+
+
+@attrs.define(kw_only=True)
+class CosineNoSGDR(_SchedulerBase):
+    name: Literal["cosine_no_sgdr"] = "cosine_no_sgdr"
+
+
+@attrs.define(kw_only=True)
+class Poly(_SchedulerBase):
+    name: Literal["poly"] = "poly"
+    power: NonNegativeFloat = 1.0
+
+
+@attrs.define(kw_only=True)
+class Step(_SchedulerBase):
+    name: Literal["step"] = "step"
+    iters_per_phase: PositiveInt = 30  # in epochs, as in the reference
+    gamma: NonNegativeFloat = 0.1
+
+
+@attrs.define(kw_only=True)
+class MultiStep(_SchedulerBase):
+    name: Literal["multi_step"] = "multi_step"
+    milestones: list[Annotated[int, Range(ge=0)]] = attrs.Factory(list)  # epochs
+    gamma: NonNegativeFloat = 0.1
+
+
+SCHEDULERS: dict[str, type] = {"cosine_no_sgdr": CosineNoSGDR, "poly": Poly, "step": Step, "multi_step": MultiStep}
+SchedulerConfig = Union[CosineNoSGDR, Poly, Step, MultiStep]
+
+
+@attrs.define(kw_only=True)
+class EMAConfig:
+    """``training.ema``: ``constant_decay`` uses ``decay`` throughout; ``exp_decay`` ramps it up as
+    ``decay * (1 - exp(-updates / beta))``."""
+
+    name: Literal["constant_decay", "exp_decay"] = "exp_decay"
+    decay: Probability = 0.9999
+    beta: PositiveFloat = 2000.0
+
+
+@attrs.define(kw_only=True)
+class TrainingConfig:
+    epochs: PositiveInt = 10
+    optimizer: OptimizerConfig = attrs.Factory(lambda: AdamW(lr=1e-3, weight_decay=0.05))
+    scheduler: SchedulerConfig = attrs.Factory(CosineNoSGDR)
+    max_norm: Optional[PositiveFloat] = None  # gradient clipping (None: off)
+    ema: Optional[EMAConfig] = None  # None (or {}): off
+    mixed_precision: bool = False
+
+
+def register_training_hooks(conv) -> None:
+    """Teach ``conv`` to pick the optimizer and scheduler class by ``name``."""
+    from nptrain.config.structure import register_tagged
+
+    register_tagged(conv, OptimizerConfig, OPTIMIZERS, "optimizer")
+    register_tagged(conv, SchedulerConfig, SCHEDULERS, "scheduler")
+
+
+def parse_optimizer(raw: dict) -> OptimizerConfig:
+    """A raw ``training.optimizer`` mapping as its record (for tests and scripts; configs go through
+    ``load_config``). Errors are unlocated :class:`~nptrain.errors.ConfigError`."""
+    return _parse(raw, "optimizer")
+
+
+def parse_scheduler(raw: dict) -> SchedulerConfig:
+    return _parse(raw, "scheduler")
+
+
+def _parse(raw: dict, section: str):
+    from nptrain.config.structure import structure
+    from nptrain.config.yaml_io import LocatedConfig
+
+    where = LocatedConfig(data={"training": {section: raw}}, files=["<dict>"])
+    return getattr(structure({section: raw}, TrainingConfig, cfg=where, base=("training",)), section)
