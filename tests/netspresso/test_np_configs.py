@@ -70,10 +70,10 @@ def test_shipped_fields_take_their_native_places(tiny_data) -> None:
     assert run.logging.onnx_opset == 13 and run.logging.num_save_samples == 16
     assert (saves.validation_epoch, saves.save_checkpoint_epoch, saves.count_from_first_epoch) == (10, 10, True)
     assert saves.sample_input_size == [512, 512] and saves.best_model_criterion == "loss"
-    assert run.training.scheduler["step_per"] == "epoch"
+    assert run.training.scheduler.step_per == "epoch"
     assert model.checkpoint is None and model.architecture.full is None
     assert model.architecture.head.params == {"intermediate_channels": 256, "classifier_dropout_prob": 0.0}
-    assert [t["name"] for t in run.augmentation.train] == ["randomresizedcrop", "randomhorizontalflip",
+    assert [t.name for t in run.augmentation.train] == ["randomresizedcrop", "randomhorizontalflip",
                                                              "colorjitter", "normalize"]
     ignored = " ".join(loaded.netspresso.ignored)
     assert "resize_output" in ignored and "mlflow" not in ignored
@@ -86,7 +86,8 @@ def test_shipped_fields_take_their_native_places(tiny_data) -> None:
     assert pid.resolved.losses[0].params.ignore_index == 255
     vit = load_config(files("vit_tiny"), [f"data.path.root={tiny_data / 'cls'}"])
     assert vit.resolved.backbone.params.use_sinusoidal_pos_embed is True
-    assert vit.run.augmentation.train[-1] == {"name": "mixing", "mixup": [0.2, 0.5], "cutmix": [1.0, 0.5]}
+    mixing = vit.run.augmentation.train[-1]
+    assert (mixing.name, mixing.params.mixup, mixing.params.cutmix) == ("mixing", [0.2, 0.5], [1.0, 0.5])
     det = load_config(files("resnet50_detection"), [f"data.path.root={tiny_data / 'det'}"])
     post = det.model.postprocessor.params
     assert (post.score_thresh, post.nms_thresh, post.pre_nms_topk) == (0.05, 0.45, 1000)

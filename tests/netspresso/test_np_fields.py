@@ -104,7 +104,7 @@ def test_native_files_are_not_translated(write) -> None:
     """)
     loaded = load_config([str(path)])
     assert not loaded.netspresso.detected and loaded.netspresso.ignored_note() is None
-    assert "step_per" not in loaded.run.training.scheduler
+    assert loaded.run.training.scheduler.step_per == "iteration"  # the native default, untouched
     assert loaded.run.logging.model_save_options.count_from_first_epoch is False
     assert loaded.resolved.backbone.params.stem_channels == 8  # a nameless component still overrides the preset
 
@@ -225,16 +225,17 @@ def test_pixel_fills_and_null_sample_count(write) -> None:
         logging: {num_save_samples: ~}
     """))])
     train = loaded.run.augmentation.train
-    assert [t["name"] for t in train] == ["resize", "pad", "randomcrop"]
-    assert train[1]["fill"] == pytest.approx(114 / 255) and train[2]["fill"] == pytest.approx(0.2)
+    assert [t.name for t in train] == ["resize", "pad", "randomcrop"]
+    assert train[1].params.fill == pytest.approx(114 / 255) and train[2].params.fill == pytest.approx(0.2)
     assert loaded.run.logging.num_save_samples == 256
 
 
 def test_new_native_fields_are_validated(write, capsys) -> None:
-    for bad, message in (("sample_input_size: [0, 32]", "must be [height, width] with sides >= 1"),
-                         ("save_checkpoint_epoch: 0", "must be >= 1"), ("validation_epoch: 0", "must be >= 1")):
+    for bad, message in (("sample_input_size: [0, 32]", "expected an integer >= 1; got 0"),
+                         ("save_checkpoint_epoch: 0", "expected an integer >= 1; got 0"),
+                         ("validation_epoch: 0", "expected an integer >= 1; got 0")):
         path = write("bad.yaml", f"model: {{name: simple_cnn}}\nlogging:\n  model_save_options:\n    {bad}\n")
         err = _error(capsys, ["config", "check", str(path)])
         assert f"{path}:4:" in err and message in err
     path = write("bad.yaml", "model: {name: simple_cnn}\nlogging: {num_save_samples: 1000}\n")
-    assert "must be <= 256" in _error(capsys, ["config", "check", str(path)])
+    assert "expected an integer in [0, 256]; got 1000" in _error(capsys, ["config", "check", str(path)])

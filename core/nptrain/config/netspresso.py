@@ -60,6 +60,10 @@ def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def is_netspresso(data: dict) -> bool:
     """True when the merged files use a field that only NetsPresso Trainer 1.x has."""
     model, lg = _dict(data.get("model")), _dict(data.get("logging"))
@@ -71,7 +75,7 @@ def is_netspresso(data: dict) -> bool:
     if "classwise_analysis" in metrics or isinstance(_dict(data.get("environment")).get("gpus"), int):
         return True
     for split in ("train", "inference"):
-        for entry in _dict(data.get("augmentation")).get(split) or []:
+        for entry in _list(_dict(data.get("augmentation")).get(split)):
             if isinstance(entry, dict) and str(entry.get("name", "")).lower() == "totensor":
                 return True
     # 1.x writes `full: {name: ~}` for "no full model" and PIDNet's parameters inline; a native
@@ -82,7 +86,7 @@ def is_netspresso(data: dict) -> bool:
         return True
     from nptrain.config.netspresso_model import OLD_LOSSES
 
-    return any(isinstance(x, dict) and x.get("criterion") in OLD_LOSSES for x in model.get("losses") or [])
+    return any(isinstance(x, dict) and x.get("criterion") in OLD_LOSSES for x in _list(model.get("losses")))
 
 
 def translate(cfg: LocatedConfig, transforms: Sequence[str]) -> Translation:
