@@ -72,7 +72,7 @@ class AnchorFreeDecoupledHead(nn.Module):
             ones = torch.ones_like(raw[0, 0])  # (h, w): grid indices from cumsum, no shape values needed
             gx = (ones.cumsum(1) - 1.0) * stride  # cell corners col * stride: YOLOX's decoding grid
             gy = (ones.cumsum(0) - 1.0) * stride
-            # (dx * stride) + col * stride equals YOLOX's (dx + col) * stride bit for bit: strides are powers of two
+            # dx * stride + col * stride equals YOLOX's (dx + col) * stride bit for bit when stride is a power of two
             cx = raw[:, 0] * stride + gx
             cy = raw[:, 1] * stride + gy
             wh = raw[:, 2:4].exp() * stride
