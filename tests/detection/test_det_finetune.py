@@ -7,8 +7,10 @@ then a run on another shapes-det set (other seed, other images) starts from it t
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -31,36 +33,41 @@ def _first_epoch(run_root: Path) -> dict:
     return next(csv.DictReader((run / "results.csv").open()))
 
 
+def _best(run_root: Path) -> float:
+    return json.loads(next(run_root.rglob("summary.json")).read_text())["best"]["metrics"]["valid_map50"]
+
+
 def to_megvii_checkpoint(ours: dict[str, torch.Tensor], num_classes: int) -> dict:
     """Our yolox_nano state dict in Megvii's layout, key order and checkpoint wrapping."""
     state = {name: ours[target_key(name)] for name, _shape in megvii_layout(0.33, 0.25, True, num_classes)}
     return {"start_epoch": 12, "model": state, "optimizer": {"state": {}, "param_groups": []}, "best_ap": 0.0}
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_a_megvii_checkpoint_starts_better_than_scratch(det_config, small_shapes_det_dir, tmp_path,
                                                                          capsys):
-    """Measured (one CPU thread, 64 px, 24 training images): the first fine-tuning epoch from the converted
-    checkpoint has a train loss of about 4.4 and valid mAP50 of about 0.5, from scratch about 12.1 and 0.0;
-    pretraining (12 epochs on the other set) reaches a valid mAP50 of about 0.5."""
+    """yolox_nano at 64 px, seed 1, deterministic. Pretraining: 12 epochs on 96 shapes-det images (seed 3), best
+    valid mAP50 0.12 on its 16 valid images. Then one epoch on the 24 images of another set (seed 5), measured:
+    from the converted checkpoint train loss 6.65 and valid mAP50 0.18; from scratch 10.84 and 0.00."""
     from nptrain.data.shapes_det import write_shapes_det
 
+    pre_data = tmp_path / "pre_shapes"
+    write_shapes_det(pre_data, n_train=96, n_valid=16, seed=3)
     pre_dir = tmp_path / "pre"
-    assert main(["run", *det_config(EXTRA.format(epochs=12, out=pre_dir, more=""), name="pre",
-                                    data=small_shapes_det_dir)]) == 0
+    assert main(["run", *det_config(EXTRA.format(epochs=12, out=pre_dir, more=""), name="pre", data=pre_data)]) == 0
     weights = load_file(str(next(pre_dir.rglob("best.safetensors"))))
     pth = tmp_path / "yolox_nano_shapes.pth"
     torch.save(to_megvii_checkpoint(weights, num_classes=3), pth)
 
-    other = tmp_path / "other_shapes"
-    write_shapes_det(other, n_train=24, n_valid=8, seed=11)
     capsys.readouterr()
     runs = {}
     for name, more in (("scratch", ""), ("megvii", f"model: {{checkpoint: 'megvii:{pth}'}}")):
         out = tmp_path / name
-        assert main(["run", *det_config(EXTRA.format(epochs=1, out=out, more=more), name=name, data=other)]) == 0
+        assert main(["run", *det_config(EXTRA.format(epochs=1, out=out, more=more), name=name, data=small_shapes_det_dir)]) == 0
         runs[name] = _first_epoch(out)
     log = capsys.readouterr().out
     assert f"checkpoint: loaded megvii:{pth} (all keys matched)" in log  # the 3-class file loads whole
+    assert _best(pre_dir) > 0.05  # the checkpoint holds a detector that learned something
     scratch, tuned = (float(runs[k]["train_loss"]) for k in ("scratch", "megvii"))
-    assert tuned < 0.6 * scratch, runs
-    assert float(runs["megvii"]["valid_map50"]) > float(runs["scratch"]["valid_map50"]) + 0.2, runs
+    assert tuned < 0.75 * scratch, runs
+    assert float(runs["megvii"]["valid_map50"]) > float(runs["scratch"]["valid_map50"]) + 0.08, runs
