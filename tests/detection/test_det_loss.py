@@ -114,3 +114,19 @@ def test_tiny_model_overfits_one_image():
         assert best > 0.5, f"gt {g}: best IoU {float(best):.2f}"
         # the highest-scored detection of that class is the good one
         assert float(box_iou(gt[g:g + 1], dets.boxes[same][:1])) > 0.5
+
+
+def test_l1_target_encoding_inverts_the_head_decoding():
+    """The L1 term compares raw offsets: encoding the decoded boxes against the training output's anchors
+    (cell centres) gives back exactly the raw maps the head produced (YOLOX's corner grid, no half cell)."""
+    from nptrain.detection.loss import _encode
+
+    model = tiny_yolox().train()
+    raw = []
+    hooks = [level.register_forward_hook(lambda _m, _i, out: raw.append(out)) for level in model[2].levels]
+    out = model(torch.randn(2, 3, SIZE, 96))
+    for hook in hooks:
+        hook.remove()
+    offsets = torch.cat([r[:, :4].flatten(2) for r in raw], dim=2).permute(0, 2, 1)  # (B, N, 4)
+    for b in range(2):
+        assert torch.allclose(_encode(out["pred"][b, :, :4], out["anchors"]), offsets[b], atol=1e-4)

@@ -55,8 +55,9 @@ def test_backbone_neck_head_shapes():
 
 
 def test_head_decodes_on_the_anchor_grid():
-    """Training output carries the anchor grid; it equals the grid rebuilt from the input size, and
-    a zero raw prediction decodes to a stride-sized box centred on its anchor."""
+    """Training output carries the anchor grid (cell centres); it equals the grid rebuilt from the input
+    size, and a zero raw prediction decodes, as in YOLOX, to a stride-sized box centred on the cell's
+    top-left corner: half a stride before its anchor point."""
     model = create({"task": "detection", "architecture": {
         "backbone": {"name": "cspdarknet", "params": {"wid_mul": 0.125}}, "neck": {"name": "yolopafpn"},
         "head": {"name": "anchor_free_decoupled_head"}}}, num_classes=2)
@@ -68,7 +69,8 @@ def test_head_decodes_on_the_anchor_grid():
     anchors = out["anchors"]
     assert torch.equal(anchors, infer_anchors(anchors.shape[0], [8, 16, 32], image_size=(64, 96)))
     pred = out["pred"][0]
-    assert torch.equal(pred[:, :2], anchors[:, :2])
+    assert torch.equal(pred[:, :2], anchors[:, :2] - anchors[:, 2:3] / 2)
+    assert pred[0, :2].tolist() == [0.0, 0.0] and anchors[0].tolist() == [4.0, 4.0, 8.0]
     assert torch.equal(pred[:, 2], anchors[:, 2]) and torch.equal(pred[:, 3], anchors[:, 2])
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, 64, 96)).shape[1:] == pred.shape

@@ -9,7 +9,7 @@ from nptrain import hookimpl
 from nptrain.builtin.detection_params import (
     AnchorFreeDecoupledHeadParams, CSPDarknetParams, YOLOPAFPNParams, YOLOXLossParams,
 )
-from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
+from nptrain.records import BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
 
 
 @hookimpl
@@ -55,17 +55,32 @@ def _yolox(dep_mul: float, wid_mul: float, depthwise: bool = False) -> dict:
             "head": {"name": "anchor_free_decoupled_head", "params": dict(act)}}
 
 
+# name: (dep_mul, wid_mul, depthwise, default input size, parameters at 80 classes). The multipliers are
+# YOLOX's exps/default/*.py; the counts follow from its construction rules (checked in tests/detection)
+YOLOX_SIZES = {
+    "yolox_nano": (0.33, 0.25, True, 416, 912_159),
+    "yolox_tiny": (0.33, 0.375, False, 416, 5_055_855),
+    "yolox_s": (0.33, 0.5, False, 640, 8_968_255),
+    "yolox_m": (0.67, 0.75, False, 640, 25_326_495),
+    "yolox_l": (1.0, 1.0, False, 640, 54_208_895),
+    "yolox_x": (1.33, 1.25, False, 640, 99_071_455),
+}
+
+
 @hookimpl
 def nptrain_presets():
-    return [
-        PresetRecord(name="yolox_nano", task="detection", default_input_size=416,
-                     architecture=_yolox(0.33, 0.25, depthwise=True), losses=({"criterion": "yolox_loss"},),
-                     description="YOLOX-nano: depthwise cspdarknet (dep 0.33, wid 0.25) + yolopafpn + decoupled head; "
-                                 "0.91M params at 80 classes."),
-        PresetRecord(name="yolox_tiny", task="detection", default_input_size=416, architecture=_yolox(0.33, 0.375),
-                     losses=({"criterion": "yolox_loss"},),
-                     description="YOLOX-tiny: cspdarknet (dep 0.33, wid 0.375) + yolopafpn + decoupled head; 5.06M params at 80 classes."),
-        PresetRecord(name="yolox_s", task="detection", default_input_size=640, architecture=_yolox(0.33, 0.5),
-                     losses=({"criterion": "yolox_loss"},),
-                     description="YOLOX-s: cspdarknet (dep 0.33, wid 0.5) + yolopafpn + decoupled head; 8.97M params at 80 classes."),
-    ]
+    out = []
+    for name, (dep, wid, dw, size, params) in YOLOX_SIZES.items():
+        kind = "depthwise cspdarknet" if dw else "cspdarknet"
+        out.append(PresetRecord(
+            name=name, task="detection", default_input_size=size, architecture=_yolox(dep, wid, depthwise=dw),
+            losses=({"criterion": "yolox_loss"},),
+            description=f"YOLOX-{name[6:]}: {kind} (dep {dep}, wid {wid}) + yolopafpn + decoupled head; "
+                        f"{params / 1e6:.2f}M params at 80 classes."))
+    return out
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="megvii", presets=tuple(YOLOX_SIZES), factory="nptrain.detection.megvii:from_megvii",
+                            description="Megvii-BaseDetection/YOLOX checkpoints (yolox_nano.pth … yolox_x.pth, {'model': …})")]

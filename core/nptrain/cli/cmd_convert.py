@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         from nptrain.modeling.api import create_model
 
         tasks = default_plugins().registry.preset_tasks(args.model)
-        head = [v for k, v in state.items() if k.endswith("classifier.weight")]
+        head = [v for k, v in state.items() if k.endswith(("classifier.weight", "cls_pred.weight"))]
         num_classes = int(head[-1].shape[0]) if head else 1000
         model = create_model(args.model, task=tasks[0] if tasks else None, num_classes=num_classes)
         report = apply_state_dict(model, state, strict=not args.drop_head, source=args.src)

@@ -5,14 +5,18 @@ logits, the other in the 4 box offsets and the objectness logit (decoupling them
 YOLOX's classification and localisation converge faster than a shared branch).
 
 Output, eval mode: one tensor ``(B, N, 5 + num_classes)`` concatenated over levels (finest first,
-row-major within a level), rows ``[cx, cy, w, h, obj, cls…]``. Boxes are decoded here:
-``cx = (col + 0.5 + dx) * stride``, ``w = exp(dw) * stride`` (same for y/h), so post-processing and
-exported models need no grid knowledge. The grids come from ``cumsum`` over a ones-like slice of
-each level's output, which keeps the module fx-traceable and ONNX-exportable for any input size
-without shape-dependent Python code.
+row-major within a level), rows ``[cx, cy, w, h, obj, cls…]``. Boxes are decoded here exactly as
+YOLOX decodes them: ``cx = (col + dx) * stride``, ``w = exp(dw) * stride`` (same for y/h), so a zero
+offset points at the cell's top-left corner, not its centre. Released YOLOX weights were trained with
+that grid; a ``+ 0.5`` would shift every converted box by half a stride. Post-processing and exported
+models need no grid knowledge. The grids come from ``cumsum`` over a ones-like slice of each level's
+output, which keeps the module fx-traceable and ONNX-exportable for any input size without
+shape-dependent Python code.
 
 Training mode returns ``{"pred": <the same tensor>, "anchors": (N, 3) [x_center, y_center, stride]}``
-so the loss sees the exact grid without knowing the input size or the strides.
+so the loss sees the exact grid without knowing the input size or the strides. The anchor points are
+the cell centres ``(col + 0.5) * stride``, where YOLOX's SimOTA looks for candidates; the decoding
+origin is the anchor minus half a stride.
 """
 from __future__ import annotations
 
@@ -66,15 +70,17 @@ class AnchorFreeDecoupledHead(nn.Module):
         for level, stride, x in zip(self.levels, self.strides, features):
             raw = level(x)  # (B, 5 + C, h, w)
             ones = torch.ones_like(raw[0, 0])  # (h, w): grid indices from cumsum, no shape values needed
-            gx = (ones.cumsum(1) - 0.5) * stride  # anchor centres in pixels
-            gy = (ones.cumsum(0) - 0.5) * stride
+            gx = (ones.cumsum(1) - 1.0) * stride  # cell corners col * stride: YOLOX's decoding grid
+            gy = (ones.cumsum(0) - 1.0) * stride
+            # dx * stride + col * stride equals YOLOX's (dx + col) * stride bit for bit when stride is a power of two
             cx = raw[:, 0] * stride + gx
             cy = raw[:, 1] * stride + gy
             wh = raw[:, 2:4].exp() * stride
             out = torch.cat((cx.unsqueeze(1), cy.unsqueeze(1), wh, raw[:, 4:]), dim=1)
             preds.append(out.flatten(2))
             if self.training:
-                anchors.append(torch.stack((gx.flatten(), gy.flatten(), ones.flatten() * stride), dim=1))
+                half = ones.flatten() * (0.5 * stride)  # anchor points are the cell centres (assignment geometry)
+                anchors.append(torch.stack((gx.flatten() + half, gy.flatten() + half, half * 2), dim=1))
         pred = torch.cat(preds, dim=2).permute(0, 2, 1)
         if self.training:
             return {"pred": pred, "anchors": torch.cat(anchors, dim=0)}

@@ -25,9 +25,10 @@ def _split_output(outputs: Any) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
 
 
 def _encode(cxcywh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-    """Boxes in pixels → the head's raw offsets (inverse of its decoding)."""
+    """Boxes in pixels → the head's raw offsets (inverse of its decoding). ``anchors`` are cell
+    centres; the head decodes from the cell corner, half a stride before them (YOLOX's grid)."""
     s = anchors[:, 2:3]
-    xy = (cxcywh[:, :2] - anchors[:, :2]) / s
+    xy = (cxcywh[:, :2] - anchors[:, :2]) / s + 0.5
     wh = (cxcywh[:, 2:] / s).clamp(min=1e-8).log()
     return torch.cat((xy, wh), dim=1)
 
