@@ -48,6 +48,7 @@ def first_party_presets():
             for p in reg.all("preset") if p.dist.startswith("np-plugin-") and p.dist != "np-plugin-tinynet"]
 
 
+@pytest.mark.slow  # 12 presets x (export + pre-process + calibrate + quantize): a few CPU-minutes in all
 @pytest.mark.parametrize("preset,task", first_party_presets())
 def test_preset_quantizes_and_runs_int8(preset, task, tmp_path: Path):
     if preset in LARGER_VARIANTS and not ALL_PRESETS:
