@@ -46,17 +46,3 @@ def calibration_set(loaded: Any, classes: list[str], count: int, seed: int) -> C
     train = builder(loaded.run.data, "train", inference_transform(loaded), classes or None)
     return CalibrationSet(train, count, seed)
 
-
-class OrtReader:
-    """onnxruntime's ``CalibrationDataReader`` protocol over a :class:`CalibrationSet`."""
-
-    def __init__(self, calib: CalibrationSet, input_name: str) -> None:
-        self.calib, self.input_name = calib, input_name
-        self._it = calib.arrays()
-
-    def get_next(self):
-        arr = next(self._it, None)
-        return None if arr is None else {self.input_name: arr}
-
-    def rewind(self) -> None:
-        self._it = self.calib.arrays()
