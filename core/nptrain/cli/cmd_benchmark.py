@@ -1,5 +1,6 @@
 """``nptrain benchmark CONFIG|RUN_DIR|FILE``: params, FLOPs, peak memory and batch-1 latency in
-eager, fx and onnxruntime, as a table and JSON."""
+eager, fx and onnxruntime, as a table and JSON; for a run directory also one row per deployable
+artifact (onnxruntime fp32/int8, OpenVINO) with size, latency median/p90 and validation metric."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=int, help="square input side (default: from the run)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime threads (1 = steadier numbers)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="evaluate artifacts whose validation metric is not cached yet (per-format table)")
     parser.add_argument("--json", dest="json_out", help="write results here (default: benchmark.json beside the run)")
 
 
@@ -29,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.target}  input {list(src.input_size)}, batch 1, {args.threads} thread(s)")
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>14}")
+    if src.run_dir is not None:  # every deployable artifact of the run: eager / onnxruntime / OpenVINO
+        from nptrain.deploy.cpu import describe_cpu
+        from nptrain.deploy.format_bench import format_rows, render_rows
+
+        result["formats"] = format_rows(src.model, src.run_dir, tuple(src.input_size), repeats=args.repeats,
+                                        threads=args.threads, evaluate_missing=args.evaluate)
+        result["cpu"] = describe_cpu()
+        print(render_rows(result["formats"], args.threads, result["cpu"]))
     out = Path(args.json_out) if args.json_out else ((src.run_dir / "benchmark.json") if src.run_dir else
                                                      Path(args.target).with_suffix(".benchmark.json"))
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -3,6 +3,8 @@
 A run directory uses its ``config.yaml``, ``classes.json`` and ``weights/best.safetensors``
 (``--weights last`` for the last epoch). A config uses ``model.checkpoint`` or
 ``model.fx_model_checkpoint`` (a config without either evaluates random weights, with a warning).
+``--artifact PATH`` runs a run directory's validation split through an exported file instead
+(fp32/int8 ONNX in onnxruntime, OpenVINO IR), with the same metrics.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("items", nargs="+", metavar="CONFIG|RUN_DIR|key=value")
     parser.add_argument("--weights", choices=["best", "last"], default="best", help="which weights of a run dir")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--artifact", help="evaluate this exported file instead (.onnx fp32/int8, OpenVINO .xml)")
 
 
 def load_run(run_dir: Path, overrides: list[str], weights: str = "best") -> tuple[Any, Any, list[str]]:
@@ -53,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.training.setup import build_data, build_task_model, make_task_metric, pick_device, Dist
     from nptrain.data.loader import make_loader
 
+    if getattr(args, "artifact", None):
+        from nptrain.deploy.evaluate_artifact import run_cli
+
+        return run_cli(args.items, args.artifact, args.json)
     paths, overrides = split_items(args.items)
     first = Path(paths[0]) if paths else None
     if first is not None and first.is_dir():

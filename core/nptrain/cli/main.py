@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugin": ("nptrain.cli.cmd_plugin", "create a new plugin project (nptrain plugin new NAME)"),
     "compress": ("nptrain.cli.cmd_compress", "structured channel pruning → fx GraphModule + weights-only file"),
     "export": ("nptrain.cli.cmd_export", "export to ONNX (checked with onnxruntime) or torch.fx"),
+    "quantize": ("nptrain.cli.cmd_quantize", "post-training static int8 (onnxruntime QDQ, OpenVINO/NNCF) with a report"),
     "benchmark": ("nptrain.cli.cmd_benchmark", "params, FLOPs, peak memory, latency in eager/fx/onnxruntime"),
     "zoo": ("nptrain.cli.cmd_zoo", "model zoo: pack runs, list, validate, pull from a remote zoo"),
     "convert": ("nptrain.cli.cmd_convert", "convert an original checkpoint into an nptrain safetensors file"),

@@ -1,0 +1,36 @@
+"""``nptrain quantize RUN_DIR|CONFIG [--calib N] [--method minmax|entropy|percentile]
+[--per-channel|--per-tensor] [--format onnx|openvino] [--keep-float OPS] [-o DIR]``: post-training
+static int8 into ``RUN_DIR/quantized-<method>/`` (see docs/deployment.md)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="run directory or config file")
+    parser.add_argument("--calib", type=int, default=128, help="calibration images from the training split (default 128)")
+    parser.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax",
+                        help="activation range calibration (onnxruntime)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--per-channel", dest="per_channel", action="store_true", default=True,
+                       help="one weight scale per output channel (default)")
+    group.add_argument("--per-tensor", dest="per_channel", action="store_false", help="one weight scale per tensor")
+    parser.add_argument("--format", dest="fmt", choices=["onnx", "openvino"], default="onnx",
+                        help="onnx: int8 QDQ ONNX for onnxruntime; openvino: IR fp32/fp16 and int8 (NNCF)")
+    parser.add_argument("--keep-float", default="", metavar="OPS",
+                        help="comma-separated ONNX op types to leave in float (e.g. Softmax,LayerNormalization)")
+    parser.add_argument("--reduce-range", action="store_true", help="7-bit weights (avoids int16 saturation on AVX2 without VNNI)")
+    parser.add_argument("--seed", type=int, help="calibration sample seed (default: the run's environment.seed)")
+    parser.add_argument("-o", "--output", help="output folder (default: RUN_DIR/quantized-<method>)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nptrain.deploy.quantize import QuantizeOptions, quantize
+
+    opts = QuantizeOptions(calib=args.calib, method=args.method, per_channel=args.per_channel, fmt=args.fmt,
+                           keep_float=tuple(op.strip() for op in args.keep_float.split(",") if op.strip()),
+                           reduce_range=args.reduce_range, seed=args.seed,
+                           output=Path(args.output) if args.output else None)
+    quantize(args.target, opts)
+    return 0
