@@ -46,15 +46,10 @@ def source_frame(tb: Optional[TracebackType]) -> Optional[traceback.FrameSummary
 
 
 def dist_of_module(module_name: str) -> Optional[str]:
-    """The installed distribution that ships top-level package of ``module_name`` (None if unknown)."""
-    from importlib import metadata
+    """The plugin distribution whose entry point lives in ``module_name``'s top-level package (None if none)."""
+    from nptrain.plugin_blame import plugin_packages
 
-    top = module_name.split(".", 1)[0]
-    try:
-        dists = metadata.packages_distributions().get(top)
-    except Exception:  # noqa: BLE001 - broken metadata must not hide the real error
-        return None
-    return dists[0] if dists else None
+    return plugin_packages().get(module_name.split(".", 1)[0])
 
 
 def explain_trace_failure(model: nn.Module, exc: BaseException, *, what: str) -> str:
@@ -68,7 +63,7 @@ def explain_trace_failure(model: nn.Module, exc: BaseException, *, what: str) ->
         where = f" at {frame.filename}:{frame.lineno} in {frame.name}" + (f" `{code}`" if code else "")
         owner_module = _module_of_file(frame.filename) or owner_module
     dist = dist_of_module(owner_module)
-    by = f" (plugin {dist})" if dist and dist != "nptrain" else ""
+    by = f" (plugin {dist})" if dist else ""
     reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     return (f"{what}{by}: torch.fx cannot trace module {path!r}{where}: {type(exc).__name__}: {reason}; "
             f"no Python control flow on tensor values or shapes in forward (see the fx rules, {FX_RULES})")
