@@ -154,4 +154,8 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     if check_files:
         _check_files(model, cfg, plugins.registry)
     resolved = resolve_model(model, plugins.registry, cfg)
-    return LoadedConfig(run=run, model=model, resolved=resolved, located=cfg)
+    loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg)
+    from nptrain.plugin_trace import trace_config
+
+    trace_config(loaded, plugins)  # NPTRAIN_TRACE_PLUGINS=1: which distribution provides each part
+    return loaded
