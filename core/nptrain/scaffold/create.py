@@ -78,7 +78,7 @@ def plan(name: str, kinds: Sequence[str], tasks: Sequence[str], source: str) -> 
 def render_files(name: str, kinds: Sequence[str], tasks: Sequence[str], source: str) -> dict[str, str]:
     """Relative path -> text of every file of the project."""
     data = t.TASK_DATA[tasks[0]]["data"]
-    files = {"pyproject.toml": t.PYPROJECT, "README.md": t.README_HEAD, "$pkg/__init__.py": t.INIT,
+    files = {"pyproject.toml": t.PYPROJECT, "MANIFEST.in": t.MANIFEST, "README.md": t.README_HEAD, "$pkg/__init__.py": t.INIT,
              "$pkg/params.py": t.PARAMS_HEAD + (t.PARAMS_HEAD_KIND if "head" in kinds else "")
              + (t.PARAMS_LOSS_KIND if "loss" in kinds else ""),
              "$pkg/plugin.py": t.PLUGIN_HEAD + (t.PLUGIN_HEAD_KIND if "head" in kinds else "")

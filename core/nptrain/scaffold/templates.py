@@ -30,6 +30,11 @@ include = ["$pkg*"]
 testpaths = ["tests"]
 '''
 
+# the sdist carries the tests with their fixtures and the configs, so the kit runs against an installed wheel
+MANIFEST = '''recursive-include tests *.py *.tsv *.json *.safetensors
+recursive-include configs *.yaml
+'''
+
 INIT = '''"""$dist: an nptrain plugin. Importing this package does not import torch."""
 __version__ = "0.1.0"
 '''
@@ -254,7 +259,7 @@ PLUGIN_HEAD_KIND = '''
 @hookimpl
 def nptrain_heads():
     return [HeadRecord(name="${name}_head", factory="$pkg.head:build", params=${cls}HeadParams,
-                       tasks=$head_tasks, description="pooled linear classifier / summed projections, 1x1 conv segmentation logits")]
+                       tasks=$head_tasks, description="pooled linear classifier; segmentation: summed projections")]
 '''
 
 PLUGIN_LOSS_KIND = '''
