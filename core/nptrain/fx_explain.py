@@ -18,6 +18,7 @@ import torch.fx
 from torch import nn
 
 from nptrain.errors import PluginFault
+from nptrain.plugin_blame import module_of_file, plugin_packages
 
 FX_RULES = "docs/plugins.md#fx-rules"
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
@@ -47,8 +48,6 @@ def source_frame(tb: Optional[TracebackType]) -> Optional[traceback.FrameSummary
 
 def dist_of_module(module_name: str) -> Optional[str]:
     """The plugin distribution whose entry point lives in ``module_name``'s top-level package (None if none)."""
-    from nptrain.plugin_blame import plugin_packages
-
     return plugin_packages().get(module_name.split(".", 1)[0])
 
 
@@ -61,23 +60,12 @@ def explain_trace_failure(model: nn.Module, exc: BaseException, *, what: str) ->
     if frame is not None:
         code = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
         where = f" at {frame.filename}:{frame.lineno} in {frame.name}" + (f" `{code}`" if code else "")
-        owner_module = _module_of_file(frame.filename) or owner_module
+        owner_module = module_of_file(frame.filename) or owner_module
     dist = dist_of_module(owner_module)
     by = f" (plugin {dist})" if dist else ""
     reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     return (f"{what}{by}: torch.fx cannot trace module {path!r}{where}: {type(exc).__name__}: {reason}; "
             f"no Python control flow on tensor values or shapes in forward (see the fx rules, {FX_RULES})")
-
-
-def _module_of_file(filename: str) -> Optional[str]:
-    import sys
-
-    target = str(Path(filename).resolve())
-    for name, mod in list(sys.modules.items()):
-        file = getattr(mod, "__file__", None)
-        if file and str(Path(file).resolve()) == target:
-            return name
-    return None
 
 
 def trace_explained(model: nn.Module, *, what: str = "model") -> torch.fx.GraphModule:

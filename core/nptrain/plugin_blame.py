@@ -26,12 +26,13 @@ def plugin_packages() -> dict[str, str]:
     return out
 
 
-def _top_package_of(filename: str) -> Optional[str]:
+def module_of_file(filename: str) -> Optional[str]:
+    """The imported module whose source is ``filename`` (None when none is)."""
     target = Path(filename).resolve()
     for name, mod in list(sys.modules.items()):
         file = getattr(mod, "__file__", None)
         if file and Path(file).resolve() == target:
-            return name.split(".", 1)[0]
+            return name
     return None
 
 
@@ -43,7 +44,8 @@ def blame_plugin(exc: BaseException) -> Optional[str]:
         return None
     packages = plugin_packages()
     for frame in reversed(frames):
-        top = _top_package_of(frame.filename)
+        module = module_of_file(frame.filename)
+        top = module.split(".", 1)[0] if module else None
         if top in packages:
             reason = (str(exc).splitlines() or [""])[0][:300]
             return (f"plugin {packages[top]} failed at {frame.filename}:{frame.lineno} in {frame.name}: "
