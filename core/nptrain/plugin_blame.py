@@ -49,6 +49,6 @@ def blame_plugin(exc: BaseException) -> Optional[str]:
         if top in packages:
             reason = (str(exc).splitlines() or [""])[0][:300]
             return (f"plugin {packages[top]} failed at {frame.filename}:{frame.lineno} in {frame.name}: "
-                    f"{type(exc).__name__}: {reason} (a bug in the plugin, not in your config: report it to "
-                    f"the plugin's authors; run with --debug for the traceback)")
+                    f"{type(exc).__name__}: {reason} (raised in the plugin's code: if the config's params for it "
+                    f"are valid, report it to the plugin's authors; --debug shows the traceback)")
     return None
