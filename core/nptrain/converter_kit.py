@@ -1,7 +1,8 @@
 """The steps every weight converter shares: rename each source key, then hold the result against the preset.
 
-A converter supplies only its key rule (``target_key(source_key) -> our key | None``) and whatever its
-format needs on top; these helpers make every converter fail the same loud way: a source key with no
+A converter supplies only its key rule (``target_key(source_key) -> our key | None``, or a
+:mod:`nptrain.converter_rules` rule when the value changes too: ``Map`` with reshape/transpose/dtype
+transforms, ``Split``/``Concat`` of fused tensors) and whatever its format needs on top; these helpers make every converter fail the same loud way: a source key with no
 counterpart, two source keys landing on one target, a target key left unfilled, a key the preset does
 not have, or a tensor of the wrong shape is a :class:`ConversionError` naming the keys.
 
@@ -19,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 import torch
 
+from nptrain.converter_rules import Concat, KeyRule, expand, join_concats
 from nptrain.errors import ConversionError
 
 V = TypeVar("V")
@@ -30,33 +32,70 @@ def short(items: Iterable[str], limit: int = 5) -> str:
     return ", ".join(items[:limit]) + (f", … ({len(items)} in all)" if len(items) > limit else "")
 
 
-def rename(state_dict: Mapping[str, torch.Tensor], target_key: Callable[[str], Optional[str]], *, label: str,
+def rename(state_dict: Mapping[str, torch.Tensor], target_key: KeyRule, *, label: str,
            skip: tuple[str, ...] = (), unmapped_hint: Callable[[list[str]], str] = lambda keys: "") -> dict[str, torch.Tensor]:
-    """``{target_key(k): v}`` for every source key not starting with one of ``skip`` (dropped on purpose).
+    """Apply the key rule (see :func:`rename_collect`); any unmapped source key raises :class:`ConversionError`."""
+    out, unmapped = rename_collect(state_dict, target_key, label=label, skip=skip)
+    if unmapped:
+        raise ConversionError(f"{label}: {len(unmapped)} unmapped source key(s): {short(unmapped)}"
+                              f"{unmapped_hint(unmapped)}")
+    return out
 
-    Raises :class:`ConversionError` for keys ``target_key`` maps to None and for two source keys
-    mapping onto one target. ``unmapped_hint(keys)`` may add advice to the first message."""
+
+def rename_collect(state_dict: Mapping[str, torch.Tensor], target_key: KeyRule, *, label: str,
+                   skip: tuple[str, ...] = ()) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Apply the key rule to every source key not starting with one of ``skip`` (dropped on purpose).
+
+    ``target_key(key)`` returns our key, None (no counterpart), or a :mod:`nptrain.converter_rules` rule
+    (``Map`` with value transforms, ``Split`` of a fused tensor, ``Concat`` part). Raises
+    :class:`ConversionError` naming source keys landing on one target and incomplete concatenations, each
+    with its count. Returns the renamed tensors and the source keys the rule maps to None."""
     out: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}
     unmapped: list[str] = []
     clashes: list[str] = []
-    for key, value in state_dict.items():
-        if skip and key.startswith(skip):
-            continue
-        target = target_key(key)
-        if target is None:
-            unmapped.append(key)
-            continue
+    concat_parts: dict[str, dict[int, tuple[str, torch.Tensor]]] = {}
+    concat_rules: dict[str, Concat] = {}
+
+    def put(target: str, key: str, value: torch.Tensor) -> None:
         if target in origin:
             clashes.append(f"{origin[target]} and {key}")
         origin[target] = key
         out[target] = value
-    if unmapped:
-        raise ConversionError(f"{label}: {len(unmapped)} unmapped source key(s): {short(unmapped)}"
-                              f"{unmapped_hint(unmapped)}")
+
+    for key, value in state_dict.items():
+        if skip and key.startswith(skip):
+            continue
+        rule = target_key(key)
+        if rule is None:
+            unmapped.append(key)
+        elif isinstance(rule, Concat):
+            got = concat_parts.setdefault(rule.target, {})
+            if rule.index in got:
+                clashes.append(f"{got[rule.index][0]} and {key} → part {rule.index} of {rule.target}")
+            got[rule.index] = (key, value)
+            concat_rules[rule.target] = rule
+        else:
+            for target, tensor in expand(key, value, rule):
+                put(target, key, tensor)
+    joined, incomplete = join_concats(concat_parts, concat_rules)
+    if incomplete:
+        raise ConversionError(f"{label}: {len(incomplete)} concatenated target(s) incomplete: {'; '.join(incomplete[:5])}")
+    for target, tensor in joined.items():
+        put(target, " + ".join(k for _, (k, _) in sorted(concat_parts[target].items())), tensor)
     if clashes:
         raise ConversionError(f"{label}: {len(clashes)} source key pair(s) map to one target: {'; '.join(clashes[:5])}")
-    return out
+    return out, unmapped
+
+
+def same_shape_pairs(unmapped: Mapping[str, tuple[int, ...]], unfilled: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """``source → target`` for each unmapped source key whose shape only one unfilled target has: the likely fix."""
+    pairs = []
+    for key, shape in unmapped.items():
+        matches = [t for t, s in unfilled.items() if s == shape]
+        if len(matches) == 1:
+            pairs.append(f"{key} → {matches[0]}")
+    return pairs
 
 
 def preset_shapes(spec: Any, *, num_classes: int, task: Optional[str] = None) -> dict[str, tuple[int, ...]]:
@@ -102,12 +141,19 @@ def check_layout(out: dict[str, torch.Tensor], expected: Mapping[str, tuple[int,
     return out
 
 
-def convert_by_rule(state_dict: Mapping[str, torch.Tensor], target_key: Callable[[str], Optional[str]], *,
+def convert_by_rule(state_dict: Mapping[str, torch.Tensor], target_key: KeyRule, *,
                     source: str, preset: str, keep_head: bool = True, task: Optional[str] = "classification",
                     classifier_key: str = "head.classifier.weight") -> dict[str, torch.Tensor]:
     """Rename every key with ``target_key`` and check the result against ``preset`` (the class count is read
     from the converted ``classifier_key``); ``keep_head=False`` drops and skips every ``head.`` key."""
     label = f"{source}→{preset}"
-    out = rename(state_dict, target_key, label=label)
+    out, unmapped = rename_collect(state_dict, target_key, label=label)
     expected = preset_shapes(preset, task=task, num_classes=classes_in(out, classifier_key))
+    if unmapped:  # both sides in one message: what the rule dropped and what it left empty
+        wanted = drop_head(expected, keep_head)
+        unfilled = {k: v for k, v in wanted.items() if k not in out and not k.endswith(".num_batches_tracked")}
+        pairs = same_shape_pairs({k: tuple(state_dict[k].shape) for k in unmapped}, unfilled)
+        raise ConversionError(f"{label}: {len(unmapped)} unmapped source key(s): {short(unmapped)}; "
+                              f"{len(unfilled)} target key(s) unfilled ({short(sorted(unfilled))})"
+                              + (f"; same shape, maybe: {short(pairs, 3)}" if pairs else ""))
     return check_layout(drop_head(out, keep_head), drop_head(expected, keep_head), label=label, preset=preset)

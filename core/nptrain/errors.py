@@ -43,3 +43,8 @@ class ConversionError(UserError):
 
 class PluginError(Exception):
     """A plugin is broken or two plugins clash; reported, never fatal for unrelated commands."""
+
+
+class PluginFault(UserError):
+    """A plugin's code (not the user's input, not the core) failed; the message names the distribution
+    and the plugin's source line so the report goes to the right author."""

@@ -39,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else base / f"compressed-{args.method}-{args.ratio:g}"
     out.mkdir(parents=True, exist_ok=True)
     x = example_input(src, 2)
+    from nptrain.fx_explain import trace_explained
+
+    trace_explained(src.model, what=f"compress {src.name}")  # a plugin's untraceable forward, explained
     report = prune(src.model, x, ratio=args.ratio, method=args.method, round_to=args.round_to or None)
     model = src.model.eval()
     traced = torch.fx.symbolic_trace(model)

@@ -11,6 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("items", nargs="+", metavar="CONFIG|key=value",
                         help="config files (merged in order) then overrides like training.epochs=5")
     parser.add_argument("-o", "--output", metavar="OUT.yaml", help="migrate: write here (default: stdout)")
+    parser.add_argument("--trace", action="store_true",
+                        help="also say which distribution provides the preset, each component, loss and converter")
 
 
 def split_items(items: list[str]) -> tuple[list[str], list[str]]:
@@ -41,10 +43,17 @@ def run(args: argparse.Namespace) -> int:
 
         check_buildable(loaded.resolved)  # what run does next: providers that refuse their params fail here
         print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
-        return 0
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.dump(loaded.unstructure(), sys.stdout)
+    else:
+        yaml = YAML()
+        yaml.default_flow_style = False
+        yaml.dump(loaded.unstructure(), sys.stdout)
+    if args.trace:  # YAML comments, so `config show --trace` output still loads
+        from nptrain.plugin_manager import default_plugins
+        from nptrain.plugin_trace import provider_lines
+
+        print("# provided by:")
+        for line in provider_lines(loaded, default_plugins()):
+            print(f"#   {line}")
     return 0
 
 

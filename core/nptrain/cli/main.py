@@ -83,6 +83,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for line in getattr(exc, "lines", None) or [str(exc)]:  # ConfigErrors: one line per problem
                 print(f"nptrain: error: {line}", file=sys.stderr)
             return 2
+        from nptrain.plugin_blame import blame_plugin
+
+        blamed = blame_plugin(exc)  # a plugin's bug names the plugin, never the core
+        if blamed:
+            print(f"nptrain: error: {blamed}", file=sys.stderr)
+            return 2
         print(f"nptrain: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1
 

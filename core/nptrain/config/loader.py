@@ -187,7 +187,11 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
             errors += checks.check_data_paths(run, task, cfg)
             errors += checks.check_output_dir(run, cfg)
     raise_errors(errors)
-    return LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)
+    loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)
+    from nptrain.plugin_trace import trace_config
+
+    trace_config(loaded, plugins)  # NPTRAIN_TRACE_PLUGINS=1: which distribution provides each part
+    return loaded
 
 
 def _section_class(name: str) -> type:

@@ -1,11 +1,13 @@
 """Testing helpers for nptrain and its plugins.
 
 ``conformance_tests("np-plugin-foo")`` returns a pytest test class that runs the conformance
-matrix over every provider and preset that distribution registers. Importing this package does
-not import torch; the kit does when it is used.
+matrix over every provider and preset that distribution registers; ``write_fixture(reference,
+folder, input=x)`` writes a converter parity fixture from a reference implementation. Importing
+this package does not import torch; the kit does when it is used.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -16,4 +18,12 @@ def conformance_tests(dist: str, **options: Any) -> type:
     return make_conformance_class(dist, **options)
 
 
-__all__ = ["conformance_tests"]
+def write_fixture(reference: Any, folder: Path, *, input: Any, **options: Any) -> dict:  # noqa: A002
+    """Parity fixture (keys.tsv, source.json, input, expected outputs) from ``reference``
+    (see :func:`nptrain.testing.fixtures.write_fixture`)."""
+    from nptrain.testing.fixtures import write_fixture as write
+
+    return write(reference, folder, input=input, **options)
+
+
+__all__ = ["conformance_tests", "write_fixture"]

@@ -4,14 +4,19 @@ For each backbone (default params, every task it claims): forward shapes match t
 ``feature_info``. For each neck and head: built on a synthetic feature pyramid, outputs have the
 declared shapes (detection heads: ``(2, N, 5 + classes)`` with boxes decoded to pixels). For each
 preset: forward shape, a training step whose loss gradient reaches every trainable parameter,
-``torch.fx.symbolic_trace`` parity (exact), a safetensors state-dict round trip. For each converter
-with a source fixture: every source key is mapped and every target key filled with the right shape.
+``torch.fx.symbolic_trace`` parity (exact), a safetensors state-dict round trip; and for the presets
+chosen by ``compress_presets`` (by default the smallest per task, to keep suites fast) what
+``nptrain compress`` and ``nptrain export`` do: prune at 0.5, rebuild from the weights-only state dict,
+a training step, ONNX export with onnxruntime parity (:mod:`nptrain.testing.compress`). For each
+converter with a source fixture: every source key is mapped and every target key filled with the
+right shape. Third parties get all of it from ``conformance_tests("their-dist")`` (a subclass of the
+returned class may add tests).
 """
 from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import pytest
 import torch
@@ -19,6 +24,7 @@ import torch.fx
 from safetensors.torch import load, save
 
 from nptrain.config.components import ResolvedComponent
+from nptrain.fx_explain import trace_explained
 from nptrain.plugin_manager import PluginSet, load_plugins
 from nptrain.records import Feature, FeatureInfo
 
@@ -35,6 +41,38 @@ def _cases(plugins: PluginSet, dist: str) -> dict[str, list]:
         "head": [pytest.param(p, t, id=f"{p.record.name}-{t}") for p in mine("head") for t in p.record.tasks],
         "preset": [pytest.param(p, id=f"{p.record.name}-{p.record.task}") for p in mine("preset")],
     }
+
+
+def _param_count(plugins: PluginSet, prov: Any) -> float:
+    """Parameters of a preset built on the meta device (nothing allocated); inf when it does not build."""
+    from nptrain.modeling.api import create_model
+
+    try:
+        with torch.device("meta"):
+            model = create_model(prov.record.name, task=prov.record.task, num_classes=NUM_CLASSES, plugins=plugins)
+    except Exception:  # noqa: BLE001 - the preset tests report the failure itself
+        return float("inf")
+    return float(sum(p.numel() for p in model.parameters()))
+
+
+def compress_cases(plugins: PluginSet, dist: str, which: Union[str, Iterable[str]] = "smallest") -> list[Any]:
+    """The preset providers of ``dist`` the compress-and-export check runs on: ``"smallest"`` (per task, by
+    parameter count), ``"all"``, or an iterable of preset names (empty: none)."""
+    presets = [p for p in plugins.registry.all("preset") if p.dist == dist]
+    if which == "all":
+        return presets
+    if which == "smallest":
+        best: dict[str, tuple[float, Any]] = {}
+        for prov in presets:
+            count = _param_count(plugins, prov)
+            if prov.record.task not in best or count < best[prov.record.task][0]:
+                best[prov.record.task] = (count, prov)
+        return [best[t][1] for t in sorted(best)]
+    names = {which} if isinstance(which, str) else set(which)
+    unknown = names - {p.record.name for p in presets}
+    if unknown:
+        raise ValueError(f"compress_presets names {sorted(unknown)}, which {dist} does not provide")
+    return [p for p in presets if p.record.name in names]
 
 
 def _default(cls: Optional[type]) -> Any:
@@ -94,14 +132,19 @@ def _targets(task: str, size: int, batch: int = 2) -> dict:
 
 def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Optional[Mapping[str, int]] = None,
                            converter_fixtures: Optional[Mapping[tuple[str, str], tuple[Path, int]]] = None,
-                           plugins: Optional[PluginSet] = None) -> type:
+                           plugins: Optional[PluginSet] = None,
+                           compress_presets: Union[str, Iterable[str]] = "smallest") -> type:
     """Build the parametrised test class for ``dist``.
 
     ``input_size``: square input side for all checks; ``input_sizes`` overrides it per backbone or
     preset name (e.g. a ViT with a fixed position embedding). ``converter_fixtures`` maps
-    ``(source, preset)`` to ``(fixture folder with keys.tsv, num_classes)``."""
+    ``(source, preset)`` to ``(fixture folder with keys.tsv and source.json, num_classes)``.
+    ``compress_presets``: which presets are pruned, rebuilt, trained a step and exported to ONNX:
+    ``"smallest"`` per task (default), ``"all"``, or preset names."""
     plugins = plugins or load_plugins()
     cases = _cases(plugins, dist)
+    cases["compress"] = [pytest.param(p, id=f"{p.record.name}-{p.record.task}")
+                         for p in compress_cases(plugins, dist, compress_presets)]
     sizes = dict(input_sizes or {})
     fixtures = dict(converter_fixtures or {})
     size_of = lambda name: sizes.get(name, input_size)  # noqa: E731
@@ -171,7 +214,7 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
                 assert tuple(out.shape) == (2, NUM_CLASSES, size, size)
             elif prov.record.task == "detection":
                 check_detection_output(out, size)
-            traced = torch.fx.symbolic_trace(model)
+            traced = trace_explained(model, what=f"preset {prov.record.name} ({prov.record.task})")
             with torch.no_grad():
                 assert torch.equal(traced(x), out), "fx-traced output differs from eager"
             # safetensors round trip into a differently initialised twin
@@ -201,9 +244,19 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
             missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
             assert not missing, f"{len(missing)} parameters get no gradient, e.g. {missing[:5]}"
 
+        @pytest.mark.parametrize("prov", cases["compress"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
+        def test_preset_prune_rebuild_train_export(self, prov):
+            from nptrain.testing.compress import check_prune_rebuild_train_export
+
+            size = size_of(prov.record.name)
+            check_prune_rebuild_train_export(lambda: _build_preset(prov), _input(size),
+                                             what=f"preset {prov.record.name} ({prov.record.task})")
+
         @pytest.mark.parametrize("key", list(fixtures) or [pytest.param(None, marks=pytest.mark.skip("no converter fixtures"))],
                                  ids=lambda k: "-".join(k) if k else "none")
         def test_converter_maps_every_key(self, key):
+            from nptrain.converter_kit import short
+            from nptrain.modeling.api import create_model
             from nptrain.testing.parity import make_state_dict
 
             source, preset = key
@@ -211,13 +264,14 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
             conv = plugins.registry.converter(source, preset).record.build_factory()
             out = conv(make_state_dict(folder), preset=preset)
             task = plugins.registry.preset_tasks(preset)[0]
-            from nptrain.modeling.api import create_model
-
             target = create_model(preset, task=task, num_classes=num_classes, plugins=plugins).state_dict()
-            assert set(out) == set(target), (f"unfilled: {sorted(set(target) - set(out))[:5]}, "
-                                             f"unexpected: {sorted(set(out) - set(target))[:5]}")
-            bad = [k for k in out if tuple(out[k].shape) != tuple(target[k].shape)]
-            assert not bad, f"shape mismatch for {bad[:5]}"
+            unfilled, unexpected = sorted(set(target) - set(out)), sorted(set(out) - set(target))
+            assert not unfilled and not unexpected, (
+                f"{source}→{preset}: {len(unfilled)} target key(s) unfilled ({short(unfilled)}), "
+                f"{len(unexpected)} returned key(s) the preset does not have ({short(unexpected)})")
+            bad = [f"{k} {tuple(out[k].shape)} != {tuple(target[k].shape)}" for k in out
+                   if tuple(out[k].shape) != tuple(target[k].shape)]
+            assert not bad, f"{source}→{preset}: {len(bad)} shape mismatch(es): {'; '.join(bad[:5])}"
 
     TestConformance.__name__ = f"TestConformance_{dist.replace('-', '_')}"
     return TestConformance

@@ -1,4 +1,5 @@
-"""Render the hook reference of ``docs/plugins.md`` from the hookspec docstrings.
+"""Render the hook and record reference of ``docs/plugins.md`` from the hookspec docstrings and the
+record classes (fields, types, defaults; :data:`FIELD_NOTES` says what each field means).
 
 ``python -m nptrain.testing.hookdocs docs/plugins.md`` rewrites the block between the markers; a
 test fails when the file and the docstrings differ, so the reference cannot drift.
@@ -8,9 +9,57 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
 START = "<!-- hook-reference:start (generated from core/nptrain/hookspecs.py; do not edit) -->"
 END = "<!-- hook-reference:end -->"
+
+
+# what each record field means; a test fails when a record gains a field without a note here
+FIELD_NOTES: dict[str, str] = {
+    "name": "provider name used in configs (`architecture.backbone.name`, `losses[].criterion`, `--from` for a "
+            "converter); letters, digits, `_`, `-`",
+    "factory": "`\"package.module:attribute\"` (imported only when a model is built) or a callable; signature per kind "
+               "in the factories table",
+    "description": "one line shown by `nptrain list`",
+    "params": "attrs class of the component's `params` (every field with a default), or None",
+    "stage_params": "attrs class of one `stage_params` list entry, or None",
+    "tasks": "tasks served, from classification, segmentation, detection",
+    "presets": "presets this converter fills",
+    "task": "the preset's task",
+    "architecture": "`model.architecture` mapping: `{backbone, neck, head}` or `{full}`, each `{name, params, "
+                    "stage_params}`",
+    "default_input_size": "square input side used when a config or command gives none (compress, export, benchmark)",
+    "losses": "default `model.losses` entries, e.g. `({\"criterion\": \"pidnet_loss\"},)`",
+    "batch": "transform: acts on whole training batches (mixup/cutmix style) and is allowed only in "
+             "`augmentation.train`",
+}
+
+
+def _default_text(field: Any) -> str:
+    import attrs
+
+    if field.default is attrs.NOTHING:
+        return "required"
+    if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+        return "empty"
+    return f"`{field.default!r}`"
+
+
+def render_records() -> str:
+    """A table of fields (type, default, meaning) per record class."""
+    import attrs
+
+    from nptrain.records import PROVIDER_KINDS
+
+    parts = ["### Records\n\nWhat the hooks return (`nptrain.records`); `nptrain.declare.preset_family` builds "
+             "preset records for widths × tasks in one call.\n"]
+    for kind, cls in PROVIDER_KINDS.items():
+        doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        rows = [f"| `{f.name}` | `{str(f.type).replace('|', chr(92) + '|')}` | {_default_text(f)} | {FIELD_NOTES[f.name]} |" for f in attrs.fields(cls)]
+        parts.append(f"#### `{cls.__name__}` ({kind})\n\n{doc}\n\n| field | type | default | meaning |\n"
+                     f"|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    return "\n".join(parts)
 
 
 def render() -> str:
@@ -22,6 +71,7 @@ def render() -> str:
             continue
         sig = str(inspect.signature(fn)).replace("'", "")
         parts.append(f"### `{name}{sig}`\n\n{inspect.cleandoc(fn.__doc__ or '')}\n")
+    parts.append(render_records())
     return "\n".join(parts)
 
 

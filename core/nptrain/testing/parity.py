@@ -1,8 +1,10 @@
 """Parity-fixture helpers for converter tests.
 
-A parity fixture folder holds ``keys.tsv`` (original state-dict layout), ``source.json`` (gain,
-tolerance), ``input.safetensors``, ``expected.safetensors`` and optionally
-``int_buffers.safetensors``. The original-layout weights are regenerated from a deterministic
+A parity fixture folder holds ``keys.tsv`` (original state-dict layout: ``NAME<TAB>DTYPE<TAB>SHAPE``
+per line), ``source.json`` (``gain``, ``tolerance``), ``input.safetensors`` (``x``),
+``expected.safetensors`` (one tensor per output name) and optionally ``int_buffers.safetensors``
+(integer buffers that are not zero). :func:`nptrain.testing.write_fixture` writes one from a reference
+module. The original-layout weights are regenerated from a deterministic
 formula so no real checkpoint is needed.
 """
 from __future__ import annotations
@@ -17,13 +19,42 @@ import torch
 from safetensors.torch import load_file
 
 
+KEYS_FORMAT = ("one line per original state-dict entry, in state_dict() order: NAME<TAB>DTYPE<TAB>SHAPE, "
+               "DTYPE a torch dtype name (float32, int64, …), SHAPE comma-separated sizes, empty for a scalar "
+               "(e.g. conv1.weight<TAB>float32<TAB>64,3,7,7)")
+SOURCE_FORMAT = ('a JSON object: "gain" (float, scale of the weight formula for conv/linear weights; default 1.0), '
+                 '"tolerance": {"rtol": float, "atol_scale": float} (for assert_parity), optionally '
+                 '"tolerance_overrides": {output name: {"rtol", "atol_scale"}}')
+WRITE_HINT = "nptrain.testing.write_fixture(reference_module, folder, input=...) writes a complete fixture"
+
+
+class FixtureError(ValueError):
+    """A parity fixture file is missing or malformed; the message says what the file must contain."""
+
+
+def _fixture_file(folder: Path, name: str, what: str) -> Path:
+    path = Path(folder) / name
+    if not path.is_file():
+        raise FixtureError(f"{path}: missing; {name} holds {what}. {WRITE_HINT}")
+    return path
+
+
 def read_keys(folder: Path) -> list[tuple[str, torch.dtype, tuple[int, ...]]]:
     """``keys.tsv`` rows as ``(name, dtype, shape)`` in the original ``state_dict()`` order."""
+    path = _fixture_file(folder, "keys.tsv", KEYS_FORMAT)
     rows = []
-    for line in (Path(folder) / "keys.tsv").read_text().splitlines():
-        if line.strip():
-            name, dtype, shape = line.split("\t")
-            rows.append((name, getattr(torch, dtype), tuple(int(s) for s in shape.split(",") if s)))
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        dtype = getattr(torch, fields[1], None) if len(fields) == 3 else None
+        try:
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError
+            shape = tuple(int(s) for s in fields[2].split(",") if s)
+        except ValueError:
+            raise FixtureError(f"{path}:{number}: {line!r} is not {KEYS_FORMAT}") from None
+        rows.append((fields[0], dtype, shape))
     return rows
 
 
@@ -50,7 +81,15 @@ def formula_tensor(name: str, dtype: torch.dtype, shape: tuple[int, ...], *, gai
 
 
 def source_info(folder: Path) -> dict:
-    return json.loads((Path(folder) / "source.json").read_text())
+    """``source.json`` of a fixture folder (a missing or malformed file says what it must contain)."""
+    path = _fixture_file(folder, "source.json", SOURCE_FORMAT)
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FixtureError(f"{path}:{exc.lineno}: not JSON ({exc.msg}); it must be {SOURCE_FORMAT}") from None
+    if not isinstance(info, dict):
+        raise FixtureError(f"{path}: must be {SOURCE_FORMAT}")
+    return info
 
 
 def make_state_dict(folder: Path, salt: int = 0) -> dict[str, torch.Tensor]:
@@ -69,11 +108,12 @@ def make_state_dict(folder: Path, salt: int = 0) -> dict[str, torch.Tensor]:
 
 
 def load_input(folder: Path) -> torch.Tensor:
-    return load_file(str(Path(folder) / "input.safetensors"))["x"]
+    return load_file(str(_fixture_file(folder, "input.safetensors", 'the model input as the tensor "x"')))["x"]
 
 
 def load_expected(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(Path(folder) / "expected.safetensors"))
+    return load_file(str(_fixture_file(folder, "expected.safetensors",
+                                       "the reference outputs, one tensor per output name")))
 
 
 def violation(ours: torch.Tensor, expected: torch.Tensor, tol: Mapping[str, float]) -> float:
@@ -90,6 +130,8 @@ def assert_parity(ours: Mapping[str, torch.Tensor], folder: Path) -> dict[str, f
         assert name in ours, f"output {name!r} missing (have {sorted(ours)})"
         got = ours[name].detach().float()
         assert tuple(got.shape) == tuple(expected.shape), f"{name}: shape {tuple(got.shape)} != {tuple(expected.shape)}"
+        if "tolerance" not in info:
+            raise FixtureError(f"{Path(folder) / 'source.json'}: no \"tolerance\"; it must be {SOURCE_FORMAT}")
         tol = info.get("tolerance_overrides", {}).get(name, info["tolerance"])
         report[name] = violation(got, expected, tol)
         assert report[name] <= 1.0, f"{name}: max violation {report[name]:.3g}x the tolerance"

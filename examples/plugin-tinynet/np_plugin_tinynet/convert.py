@@ -20,4 +20,5 @@ def target_key(key: str) -> Optional[str]:
 
 def from_reference(state_dict, *, preset: str, keep_head: bool = True):
     # unmapped source keys and unfilled, unexpected or misshapen keys against the preset raise ConversionError
+    # (a rule may also return nptrain.converter_rules.Map/Split/Concat when a value changes shape or is fused)
     return convert_by_rule(state_dict, target_key, source="reference", preset=preset, keep_head=keep_head)

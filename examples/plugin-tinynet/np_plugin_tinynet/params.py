@@ -1,4 +1,4 @@
-"""Params of the tinynet backbone: attrs classes only, so the entry module stays light."""
+"""Params of the tinynet components: attrs classes only, so the entry module stays light."""
 from __future__ import annotations
 
 from typing import Literal

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from nptrain import hookimpl
-from nptrain.records import BackboneRecord, ConverterRecord, PresetRecord
+from nptrain.declare import preset_family
+from nptrain.records import BackboneRecord, ConverterRecord
 
 from np_plugin_tinynet.params import TinynetParams, TinynetStage
 
@@ -15,9 +16,10 @@ def nptrain_backbones():
 
 @hookimpl
 def nptrain_presets():
-    return [PresetRecord(name="tinynet_s", task="classification", default_input_size=32,
-                         architecture={"backbone": {"name": "tinynet"}, "head": {"name": "fc"}},
-                         description="tinynet + fc head.")]
+    # one record per width and task; another width is one more entry, e.g. "m": {"stem_channels": 32}
+    return preset_family("tinynet_{width}", backbone="tinynet", widths={"s": {}},
+                         tasks=("classification",),
+                         default_input_size=32, description="tinynet + {task} head.")
 
 
 @hookimpl
