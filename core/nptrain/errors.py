@@ -24,3 +24,11 @@ class ConversionError(UserError):
 
 class PluginError(Exception):
     """A plugin is broken or two plugins clash; reported, never fatal for unrelated commands."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: first line of the message``; ``sys.exit(n)`` reads as what it is, not a bare number."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: it called sys.exit({exc.code!r})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
