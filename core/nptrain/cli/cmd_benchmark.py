@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="run directory, config file, or fx GraphModule .pt")
@@ -13,9 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime threads (1 = steadier numbers)")
     parser.add_argument("--json", dest="json_out", help="write results here (default: benchmark.json beside the run)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.pickles import command_pickles
+
+    with command_pickles(args.trust_pickle):
+        return _benchmark(args)
+
+
+def _benchmark(args: argparse.Namespace) -> int:
     from nptrain.benchmarking import measure
     from nptrain.compression.source import load_model_source
 

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) -> None:
     # REMAINDER + a second intermixed parse in run(): options may come after the config/overrides
@@ -21,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) ->
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="train with N processes via torchrun (DDP; gloo on CPU, nccl on CUDA)")
     parser.add_argument("--name", help="run name (default: model.name, else the config file's stem)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
@@ -77,5 +80,8 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or loaded.model.name or Path(paths[-1]).stem
     if resume is not None:
         name = resume.name
-    run_training(loaded, name=name, resume_dir=resume)
+    from nptrain.pickles import command_pickles, named_in_overrides
+
+    with command_pickles(args.trust_pickle, named_in_overrides(overrides)):
+        run_training(loaded, name=name, resume_dir=resume)
     return 0

@@ -85,7 +85,12 @@ class Trainer:
         self.data = build_data(loaded)
         self.num_classes = len(self.data.classes)
         self.memory_format = torch.channels_last if env.channels_last else torch.contiguous_format
-        model = build_task_model(loaded, self.num_classes, log=self.log)
+        if resume_dir is not None:  # the run's own weights, never the pickle its config may name
+            from nptrain.training.run_model import model_for_resume
+
+            model = model_for_resume(loaded, self.num_classes, resume_dir, log=self.log)
+        else:
+            model = build_task_model(loaded, self.num_classes, log=self.log)
         self.model = model.to(self.device, memory_format=self.memory_format)
         if loaded.model.freeze_backbone:
             n = freeze_backbone(self.model)
