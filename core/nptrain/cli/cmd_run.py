@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.cli.cmd_config import split_items
     from nptrain.config.loader import load_config
     from nptrain.training.engine import run_training
+    from nptrain.training.outputs import run_name_problem
 
+    if args.name is not None and run_name_problem(args.name):
+        raise UserError(f"--name {args.name!r} {run_name_problem(args.name)}; "
+                        "the run directory is <logging.output_dir>/<task>/<name>")
     paths, overrides = split_items(args.items)
     resume = Path(args.resume) if args.resume else None
     if resume is not None:
@@ -78,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
     loaded = load_config(paths, overrides)
     name = args.name or loaded.model.name or Path(paths[-1]).stem
+    if resume is None and run_name_problem(name):
+        if not args.name and loaded.model.name:
+            raise loaded.located.error(("model", "name"), f"{run_name_problem(name)}, so it cannot name the run "
+                                       "directory; pass --name NAME")
+        raise UserError(f"run name {name!r} (from {paths[-1]}) {run_name_problem(name)}; pass --name NAME")
     if resume is not None:
         name = resume.name
     from nptrain.pickles import command_pickles, named_in_overrides

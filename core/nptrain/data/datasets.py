@@ -80,8 +80,10 @@ def load_id_mapping(spec: Any, root: Optional[str]) -> Optional[list[str]]:
     raise UserError(f"data.id_mapping: expected a list, a mapping or a .json file, got {type(spec).__name__}")
 
 
-def _scan_folder(folder: Path, classes: Optional[list[str]]) -> tuple[list[tuple[Path, int]], list[str]]:
-    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir())
+def _scan_folder(folder: Path, classes: Optional[list[str]],
+                 field: str = "data.path.train.image") -> tuple[list[tuple[Path, int]], list[str]]:
+    # hidden folders (.ipynb_checkpoints, .cache) are tool litter, never classes
+    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         raise UserError(f"{folder}: no class subfolders (expected one folder per class, or set path.*.label "
                         "to a CSV file image_id,class)")
@@ -92,7 +94,13 @@ def _scan_folder(folder: Path, classes: Optional[list[str]]) -> tuple[list[tuple
         raise UserError(f"{folder}: class folder(s) {', '.join(unknown)} are not in data.id_mapping "
                         f"({', '.join(classes[:10])}{' …' if len(classes) > 10 else ''})")
     index = {name: i for i, name in enumerate(classes)}
-    samples = [(f, index[d]) for d in subdirs for f in list_images(folder / d)]
+    images = {d: list_images(folder / d) for d in subdirs}
+    empty = [d for d in subdirs if not images[d]]
+    if empty:  # it would still count as a class: a class the model can never learn or be scored on
+        raise UserError(f"{field}: class folder {folder / empty[0]} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                        f"{f' (nor do {len(empty) - 1} more)' if len(empty) > 1 else ''}; add images to it or "
+                        "delete it")
+    samples = [(f, index[d]) for d in subdirs for f in images[d]]
     return samples, classes
 
 
@@ -146,7 +154,7 @@ def build_dataset(data: DataConfig, split: str, transform: Optional[Callable] = 
     if sp.label:
         samples, names = _read_csv(folder, _resolve(sp.label, root), mapping)
     else:
-        samples, names = _scan_folder(folder, mapping)
+        samples, names = _scan_folder(folder, mapping, f"data.path.{split}.image")
     if not samples:
         raise UserError(f"data.path.{split}.image: no images found in {folder}")
     for path, _ in samples:

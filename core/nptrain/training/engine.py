@@ -278,6 +278,11 @@ class Trainer:
         run_dir: Optional[Path] = None
         if self.resume_dir is not None:
             run_dir = self.resume_dir
+            if self.dist.main:  # files a killed write left half-done; the finished ones are in place
+                from nptrain.training_io import remove_temps_in
+
+                for folder in (run_dir, run_dir / "weights"):
+                    remove_temps_in(folder)
             state_path = run_dir / "weights" / STATE_FILE
             self.restore(state_path)
         else:
