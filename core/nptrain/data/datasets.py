@@ -2,7 +2,8 @@
 
 Paths are used as written: relative paths resolve against the current directory, or against
 ``data.path.root`` when it is set. Every problem names the file or folder the user has to fix.
-Images decode to float ``(3, H, W)`` tensors in [0, 1] (PIL, always converted to RGB).
+Images decode to float ``(3, H, W)`` tensors in [0, 1] (PIL, always converted to RGB; 16-bit and
+float files scaled, see ``nptrain.data.image_io``).
 """
 from __future__ import annotations
 
@@ -28,17 +29,12 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """Decode one image as uint8 ``(3, H, W)``; unreadable files raise a UserError naming them."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode one image as uint8 ``(3, H, W)``: 16-bit and float images scaled, alpha dropped (said
+    once), oversized or unreadable files a UserError naming them (see ``nptrain.data.image_io``)."""
+    from nptrain.data.image_io import read_image_array
 
-    try:
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    arr = read_image_array(path)
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).contiguous()  # PIL's buffer is read-only
 
 
 def _resolve(path: str, root: Optional[str]) -> Path:
@@ -133,6 +129,11 @@ class ImageClassificationDataset(SeededDataset):
 
     def decode(self, index: int) -> torch.Tensor:
         return read_image(self.samples[index][0])
+
+    def check_headers(self, index: int) -> None:
+        from nptrain.data.image_io import check_image_header
+
+        check_image_header(self.samples[index][0])
 
     def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         return decoded, {"label": self.samples[index][1]}

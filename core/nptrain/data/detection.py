@@ -40,6 +40,14 @@ class DetectionDataset(SeededDataset):
                             f"{sample.width}x{sample.height} (width x height)")
         return image
 
+    def check_headers(self, index: int) -> None:
+        from nptrain.data.image_io import image_size
+
+        sample = self.samples[index]
+        if image_size(sample.image) != (sample.width, sample.height):
+            raise UserError(f"image {sample.image} is {'x'.join(map(str, image_size(sample.image)))} but its "
+                            f"labels say {sample.width}x{sample.height} (width x height)")
+
     def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         sample = self.samples[index]
         return decoded, {"boxes": torch.from_numpy(sample.boxes.copy()), "classes": torch.from_numpy(sample.classes.copy())}

@@ -103,10 +103,14 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
     if train is not None and valid.classes != train.classes:
         raise UserError(f"data.path.valid has classes {valid.classes}, train has {train.classes}; "
                         "set data.id_mapping so both use the same mapping")
-    if run.environment.cache_data:
-        for ds in (train, valid):
-            if ds is not None:
+    for ds in (train, valid):
+        if ds is not None:
+            # decode everything now, or at least open every header: a bad file stops the run here,
+            # before its run directory exists, not in the middle of an epoch
+            if run.environment.cache_data:
                 ds.cache_images()
+            else:
+                ds.check_files()
     return Data(train=train, valid=valid, classes=valid.classes, mixing=mixing)
 
 
