@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from nptrain.cli.main import main
-from nptrain.data import image_io
 from nptrain.data.datasets import read_image
 from nptrain.errors import UserError
 
@@ -50,7 +49,7 @@ def test_float_tiff_in_unit_range_is_scaled_and_outside_is_refused(tmp_path):
 
 
 def test_alpha_is_dropped_with_one_note(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(image_io, "_alpha_said", False)
+    monkeypatch.setattr("nptrain.data.image_io._alpha_said", False)  # a fresh process
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., 0], rgba[..., 3] = 200, 10
     for name in ("a.png", "b.png"):

@@ -44,9 +44,10 @@ class DetectionDataset(SeededDataset):
         from nptrain.data.image_io import image_size
 
         sample = self.samples[index]
-        if image_size(sample.image) != (sample.width, sample.height):
-            raise UserError(f"image {sample.image} is {'x'.join(map(str, image_size(sample.image)))} but its "
-                            f"labels say {sample.width}x{sample.height} (width x height)")
+        width, height = image_size(sample.image)  # COCO sizes come from the json: compare them here
+        if (width, height) != (sample.width, sample.height):
+            raise UserError(f"image {sample.image} is {width}x{height} but its labels say "
+                            f"{sample.width}x{sample.height} (width x height)")
 
     def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         sample = self.samples[index]
