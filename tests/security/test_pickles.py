@@ -117,6 +117,20 @@ def test_run_dir_commands_rebuild_from_safetensors(command, runs, marker, run_co
     if command == "evaluate":  # the rebuilt model scores exactly what the run recorded
         best = json.loads((run / "summary.json").read_text())["best"]
         assert json.loads(out.strip().splitlines()[-1])[best["key"][6:]] == pytest.approx(best["value"], abs=1e-6)
+    if command == "zoo add":  # the entry's recipe + weights rebuild the pruned model (what zoo validate runs)
+        from safetensors.torch import load_file
+
+        from nptrain.zoo.pack import _rebuild
+
+        entry = Path(out.strip().split("added ", 1)[1])
+        assert (entry / "pytorch" / "model_fx.pt").is_file()  # copied for the compressor, never loaded
+        model = _rebuild(entry / "recipes" / "training.yaml", entry / "pytorch" / "model.safetensors", 3)
+        inputs = load_file(str(entry / "sample-inputs" / "inputs.safetensors"))["inputs"]
+        expected = load_file(str(entry / "sample-outputs" / "outputs.safetensors"))["outputs"]
+        with torch.no_grad():
+            assert torch.equal(model(inputs), expected)
+        assert sum(p.numel() for p in model.parameters()) < sum(
+            t.numel() for t in load_file(str(runs["plain"] / "weights" / "best.safetensors")).values())
 
 
 @pytest.mark.parametrize("command", COMMANDS)
