@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
-
 import pytest
 
 from nptrain.cli.main import main

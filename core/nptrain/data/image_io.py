@@ -16,11 +16,14 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from nptrain.errors import UserError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 # Pillow's own decompression-bomb threshold (~89.5 megapixels, e.g. 9459 x 9459): far above any
 # training image, far below what would exhaust memory once decoded to float
@@ -36,7 +39,7 @@ _alpha_said = False
 
 
 @contextlib.contextmanager
-def open_image(path: Path, what: str = "image") -> Iterator["PIL.Image.Image"]:  # noqa: F821
+def open_image(path: Path, what: str = "image") -> Iterator["Image"]:
     """``PIL.Image.open`` with every failure as a one-line UserError naming ``path``, and the size
     bounded before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
