@@ -70,7 +70,10 @@ def load_run_model(run_dir: Path, loaded: LoadedConfig, num_classes: int, weight
     from nptrain.pickles import load_graph_module
 
     model = load_graph_module(fx, refuse=UserError, log=log)
-    model.load_state_dict(load_file(str(weights)))
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except RuntimeError as exc:
+        raise UserError(f"{weights}: does not fit {fx} ({str(exc).splitlines()[0][:200]})") from None
     setattr(model, "task", loaded.model.task)
     return model
 
