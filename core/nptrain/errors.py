@@ -48,3 +48,11 @@ class PluginError(Exception):
 class PluginFault(UserError):
     """A plugin's code (not the user's input, not the core) failed; the message names the distribution
     and the plugin's source line so the report goes to the right author."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: first line of the message``; ``sys.exit(n)`` reads as what it is, not a bare number."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: it called sys.exit({exc.code!r})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

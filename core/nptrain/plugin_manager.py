@@ -21,6 +21,7 @@ import attrs
 import pluggy
 
 from nptrain import hookspecs
+from nptrain.errors import describe_exception
 from nptrain.records import PROVIDER_KINDS
 from nptrain.registry import HOOK_OF_KIND, Provided, Registry
 
@@ -100,8 +101,11 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
             if not isinstance(module, ModuleType):
                 raise TypeError(f"entry point must name a module, got {type(module).__name__}")
             pm.register(module, name=f"{dist}:{name}")
-        except Exception as exc:  # a broken plugin is reported, not fatal
-            info.error = f"failed to load {module_name}: {type(exc).__name__}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal,
+            # even one that calls sys.exit() or raises another BaseException at import
+            info.error = f"failed to load {module_name}: {describe_exception(exc)}"
             _trace(info.error)
 
     from nptrain import __version__
@@ -131,8 +135,10 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
                 bad = [r for r in records if not isinstance(r, record_cls)]
                 if bad:
                     raise TypeError(f"{hook_name} returned {type(bad[0]).__name__}, expected {record_cls.__name__}")
-            except Exception as exc:
-                info.error = f"{hook_name}: {type(exc).__name__}: {exc}"
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - sys.exit() inside a hook included
+                info.error = f"{hook_name}: {describe_exception(exc)}"
                 _trace(info.error)
                 continue
             for record in records:

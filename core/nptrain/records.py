@@ -36,8 +36,17 @@ def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     """Import ``"pkg.module:attr"`` (or return a callable unchanged)."""
     if callable(ref):
         return ref
+    from nptrain.errors import UserError, describe_exception
+
     module, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module)
+    try:
+        obj: Any = importlib.import_module(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's model module that exits or fails at
+        # import is reported as that plugin's fault, never ends the command silently
+        raise UserError(f"cannot import {module} (the factory {ref}): {describe_exception(exc)}; "
+                        "fix or uninstall the plugin that provides it (see nptrain plugins)") from None
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj

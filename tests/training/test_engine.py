@@ -150,15 +150,20 @@ def test_fx_model_checkpoint_retrains_graph_module(small_config, tmp_path, capsy
     traced = torch.fx.symbolic_trace(build_model(loaded.resolved, 10))
     path = tmp_path / "model_fx.pt"
     torch.save(traced, path)
-    run_dir = run_training(load_config(small_config(f"model: {{fx_model_checkpoint: {path}, architecture: {{backbone: null}}}}\n"
-                                                    "training: {epochs: 1}\nlogging: {fx_export: true}\n",
-                                                    name="fx")), name="fx")
+    from nptrain.pickles import trust_pickles
+
+    with trust_pickles([path]):  # a config naming a pickle needs the caller's explicit trust
+        run_dir = run_training(load_config(small_config(f"model: {{fx_model_checkpoint: {path}, architecture: {{backbone: null}}}}\n"
+                                                        "training: {epochs: 1}\nlogging: {fx_export: true}\n",
+                                                        name="fx")), name="fx")
     out = capsys.readouterr().out
     assert "weights_only=False" in out and str(path) in out
     trained = _weights(run_dir)
     assert not torch.equal(trained["head.classifier.weight"], traced.state_dict()["head.classifier.weight"])
     assert (run_dir / "weights" / "model_fx.pt").is_file()
-    assert main(["evaluate", str(run_dir)]) == 0
+    # no architecture to rebuild from: the run's weights/model_fx.pt is unpickled only when asked
+    assert main(["evaluate", str(run_dir)]) == 2
+    assert main(["evaluate", str(run_dir), "--trust-pickle"]) == 0
 
 
 def test_channels_last_trains_resumes_and_exports_the_usual_layout(small_config, resumed_equals_full, monkeypatch):

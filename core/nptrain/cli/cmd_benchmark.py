@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="run directory, config file, or fx GraphModule .pt")
@@ -16,9 +18,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluate", action="store_true",
                         help="evaluate artifacts whose validation metric is not cached yet (per-format table)")
     parser.add_argument("--json", dest="json_out", help="write results here (default: benchmark.json beside the run)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.pickles import command_pickles
+
+    with command_pickles(args.trust_pickle):
+        return _benchmark(args)
+
+
+def _benchmark(args: argparse.Namespace) -> int:
     from nptrain.benchmarking import measure
     from nptrain.compression.source import load_model_source
 

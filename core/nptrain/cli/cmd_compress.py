@@ -11,6 +11,8 @@ import argparse
 import io
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="run directory or config file")
@@ -19,9 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--round-to", type=int, default=8, help="keep channel counts multiples of this (0: off)")
     parser.add_argument("--input-size", type=int, help="square input side for tracing (default: from the run)")
     parser.add_argument("-o", "--output", help="output folder (default: RUN_DIR/compressed-<method>-<ratio>)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.pickles import command_pickles
+
+    with command_pickles(args.trust_pickle):
+        return _compress(args)
+
+
+def _compress(args: argparse.Namespace) -> int:
     import torch
     from ruamel.yaml import YAML
     from safetensors.torch import save

@@ -13,21 +13,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("items", nargs="+", metavar="CONFIG|RUN_DIR|key=value")
     parser.add_argument("--weights", choices=["best", "last"], default="best", help="which weights of a run dir")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.add_argument("--artifact", help="evaluate this exported file instead (.onnx fp32/int8, OpenVINO .xml)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def load_run(run_dir: Path, overrides: list[str], weights: str = "best") -> tuple[Any, Any, list[str]]:
-    """(loaded config, model with the run's weights, class names) for a run directory."""
-    from safetensors.torch import load_file
-
+    """(loaded config, model with the run's weights, class names) for a run directory; the model is
+    rebuilt from config.yaml and the safetensors weights (nothing in the run is unpickled)."""
     from nptrain.config.loader import load_config
     from nptrain.errors import UserError
-    from nptrain.training.setup import build_task_model, load_fx_model
+    from nptrain.training.run_model import load_run_model
 
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
@@ -37,18 +39,19 @@ def load_run(run_dir: Path, overrides: list[str], weights: str = "best") -> tupl
     wpath = run_dir / "weights" / f"{weights}.safetensors"
     if not wpath.is_file():
         raise UserError(f"{run_dir}: no weights/{wpath.name}")
-    if loaded.model.fx_model_checkpoint:  # rebuild the traced module from the run's own fx export
-        fx = run_dir / "weights" / "model_fx.pt"
-        if not fx.is_file():
-            raise UserError(f"{run_dir}: trained from an fx model but has no weights/model_fx.pt")
-        model = load_fx_model(str(fx))
-    else:
-        model = build_task_model(loaded, len(classes), load_checkpoint=False)
-    model.load_state_dict(load_file(str(wpath)))
+    model = load_run_model(run_dir, loaded, len(classes), wpath)
     return loaded, model.eval(), classes
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.cli.cmd_config import split_items
+    from nptrain.pickles import command_pickles, named_in_overrides
+
+    with command_pickles(args.trust_pickle, named_in_overrides(split_items(args.items)[1])):
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from nptrain.cli.cmd_config import split_items
     from nptrain.config.loader import load_config
     from nptrain.modeling.builder import build_loss

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="run directory, config file, or fx GraphModule .pt")
@@ -12,9 +14,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
     parser.add_argument("--input-size", type=int, help="square input side (default: from the run)")
     parser.add_argument("-o", "--output", help="output file (default: next to the weights)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.pickles import command_pickles
+
+    with command_pickles(args.trust_pickle):
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     from nptrain.compression.source import example_input, load_model_source
     from nptrain.errors import UserError
     from nptrain.export_tools import describe_check, export_onnx_checked

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from nptrain.pickles import TRUST_HELP
 from typing import Optional
 
 
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-thresh", type=float, default=0.3, metavar="S",
                         help="detection: lowest score drawn and listed (default 0.3; NMS and max detections come "
                              "from model.postprocessor)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def class_colors(n: int, palette: Optional[list[list[int]]] = None) -> list[tuple[int, int, int]]:
@@ -165,6 +168,13 @@ def expand_images(items: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.pickles import command_pickles
+
+    with command_pickles(args.trust_pickle):
+        return _predict(args)
+
+
+def _predict(args: argparse.Namespace) -> int:
     import torch
 
     from nptrain.cli.cmd_evaluate import load_run

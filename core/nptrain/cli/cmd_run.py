@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) -> None:
     # REMAINDER + a second intermixed parse in run(): options may come after the config/overrides
@@ -21,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) ->
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="train with N processes via torchrun (DDP; gloo on CPU, nccl on CUDA)")
     parser.add_argument("--name", help="run name (default: logging.run_name, else model.name, else the config file's stem)")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
@@ -63,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.cli.cmd_config import split_items
     from nptrain.config.loader import load_config
     from nptrain.training.engine import run_training
+    from nptrain.training.outputs import run_name_problem
 
+    if args.name is not None and run_name_problem(args.name):
+        raise UserError(f"--name {args.name!r} {run_name_problem(args.name)}; "
+                        "the run directory is <logging.output_dir>/<task>/<name>")
     paths, overrides = split_items(args.items)
     resume = Path(args.resume) if args.resume else None
     if resume is not None:
@@ -81,7 +88,15 @@ def run(args: argparse.Namespace) -> int:
     if note and os.environ.get("RANK", "0") == "0":
         print(note, flush=True)
     name = args.name or loaded.run.logging.run_name or loaded.model.name or Path(paths[-1]).stem
+    if resume is None and run_name_problem(name):
+        if not args.name and not loaded.run.logging.run_name and loaded.model.name:
+            raise loaded.located.error(("model", "name"), f"{run_name_problem(name)}, so it cannot name the run "
+                                       "directory; pass --name NAME")
+        raise UserError(f"run name {name!r} (from {paths[-1]}) {run_name_problem(name)}; pass --name NAME")
     if resume is not None:
         name = resume.name
-    run_training(loaded, name=name, resume_dir=resume)
+    from nptrain.pickles import command_pickles, named_in_overrides
+
+    with command_pickles(args.trust_pickle, named_in_overrides(overrides)):
+        run_training(loaded, name=name, resume_dir=resume)
     return 0

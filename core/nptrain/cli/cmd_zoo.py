@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from nptrain.pickles import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -12,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir")
     p.add_argument("--stub", required=True, help="e.g. cv/classification/resnet_v1-50/pytorch/nptrain/digits/base-none")
     p.add_argument("--force", action="store_true", help="replace an existing entry")
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     sub.add_parser("list", help="entries in the local zoo").add_argument("--json", action="store_true")
     for name, text in (("show", "print an entry's card"), ("path", "print an entry's folder"),
                        ("rm", "delete an entry"), ("validate", "check checksums and re-run sample inputs")):
@@ -28,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from nptrain.zoo import store
 
     if args.action == "add":
+        from nptrain.pickles import command_pickles
         from nptrain.zoo.pack import add_run
 
-        print(f"added {add_run(args.run_dir, args.stub, force=args.force)}")
+        with command_pickles(args.trust_pickle):
+            print(f"added {add_run(args.run_dir, args.stub, force=args.force)}")
     elif args.action == "list":
         rows = [{"stub": s, "task": c.task, "params": c.params, "metrics": c.metrics} for s, c in store.list_entries()]
         if args.json:

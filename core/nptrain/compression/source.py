@@ -38,14 +38,18 @@ def _input_shape(loaded, summary: dict, override: Optional[int]) -> tuple[int, i
 
 def load_model_source(target: str, *, input_size: Optional[int] = None, num_classes: Optional[int] = None,
                       overrides: tuple[str, ...] = ()) -> ModelSource:
-    """``target``: a run directory (config.yaml + weights/best.safetensors), a YAML config
-    (its model.checkpoint is loaded), or an fx GraphModule ``.pt`` (unpickled: you named it)."""
+    """``target``: a run directory (rebuilt from config.yaml + weights/best.safetensors, nothing
+    unpickled), a YAML config (its model.checkpoint is loaded), or an fx GraphModule ``.pt``
+    (unpickled: the command line named it)."""
     from nptrain.config.loader import load_config
+    from nptrain.pickles import trust_pickles
+    from nptrain.training.run_model import load_run_model
     from nptrain.training.setup import build_task_model, load_fx_model
 
     path = Path(target)
     if path.suffix == ".pt" and path.is_file():
-        model = load_fx_model(str(path))
+        with trust_pickles([path]):  # the caller named this very file
+            model = load_fx_model(str(path))
         return ModelSource(model.eval(), None, _input_shape(None, {}, input_size), num_classes or 0, name=path.stem)
     summary: dict = {}
     run_dir = None
@@ -62,22 +66,14 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
     n = num_classes or len(classes) or 0
     if not n:
         n = _classes_from_data(loaded) or 1000
-    model = build_task_model(loaded, n, log=lambda m: None)
-    if run_dir is not None and not loaded.model.fx_model_checkpoint:
+    if run_dir is not None:
         weights = next((run_dir / "weights" / f for f in ("best.safetensors", "last.safetensors")
                         if (run_dir / "weights" / f).is_file()), None)
         if weights is None:
             raise UserError(f"{run_dir}: no weights/best.safetensors or weights/last.safetensors")
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-        own = model.state_dict()
-        if any(k in own and tuple(own[k].shape) != tuple(v.shape) for k, v in state.items()):
-            from nptrain.compression.reshape import load_pruned
-
-            load_pruned(model, state, str(weights))  # a retrained pruned model
-        else:
-            model.load_state_dict(state, strict=True)
+        model = load_run_model(run_dir, loaded, n, weights, log=lambda m: None)
+    else:
+        model = build_task_model(loaded, n, log=lambda m: None)
     name = (loaded.model.name or path.stem) if loaded is not None else path.stem
     return ModelSource(model.eval(), loaded, _input_shape(loaded, summary, input_size), n, run_dir, name)
 

@@ -2,7 +2,8 @@
 
 Paths are used as written: relative paths resolve against the current directory, or against
 ``data.path.root`` when it is set. Every problem names the file or folder the user has to fix.
-Images decode to float ``(3, H, W)`` tensors in [0, 1] (PIL, always converted to RGB).
+Images decode to float ``(3, H, W)`` tensors in [0, 1] (PIL, always converted to RGB; 16-bit and
+float files scaled, see ``nptrain.data.image_io``).
 """
 from __future__ import annotations
 
@@ -28,17 +29,12 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """Decode one image as uint8 ``(3, H, W)``; unreadable files raise a UserError naming them."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode one image as uint8 ``(3, H, W)``: 16-bit and float images scaled, alpha dropped (said
+    once), oversized or unreadable files a UserError naming them (see ``nptrain.data.image_io``)."""
+    from nptrain.data.image_io import read_image_array
 
-    try:
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    arr = read_image_array(path)
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).contiguous()  # PIL's buffer is read-only
 
 
 def _resolve(path: str, root: Optional[str]) -> Path:
@@ -80,8 +76,10 @@ def load_id_mapping(spec: Any, root: Optional[str]) -> Optional[list[str]]:
     raise UserError(f"data.id_mapping: expected a list, a mapping or a .json file, got {type(spec).__name__}")
 
 
-def _scan_folder(folder: Path, classes: Optional[list[str]]) -> tuple[list[tuple[Path, int]], list[str]]:
-    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir())
+def _scan_folder(folder: Path, classes: Optional[list[str]],
+                 field: str = "data.path.train.image") -> tuple[list[tuple[Path, int]], list[str]]:
+    # hidden folders (.ipynb_checkpoints, .cache) are tool litter, never classes
+    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         raise UserError(f"{folder}: no class subfolders (expected one folder per class, or set path.*.label "
                         "to a CSV file image_id,class)")
@@ -92,7 +90,13 @@ def _scan_folder(folder: Path, classes: Optional[list[str]]) -> tuple[list[tuple
         raise UserError(f"{folder}: class folder(s) {', '.join(unknown)} are not in data.id_mapping "
                         f"({', '.join(classes[:10])}{' …' if len(classes) > 10 else ''})")
     index = {name: i for i, name in enumerate(classes)}
-    samples = [(f, index[d]) for d in subdirs for f in list_images(folder / d)]
+    images = {d: list_images(folder / d) for d in subdirs}
+    empty = [d for d in subdirs if not images[d]]
+    if empty:  # it would still count as a class: a class the model can never learn or be scored on
+        raise UserError(f"{field}: class folder {folder / empty[0]} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                        f"{f' (nor do {len(empty) - 1} more)' if len(empty) > 1 else ''}; add images to it or "
+                        "delete it")
+    samples = [(f, index[d]) for d in subdirs for f in images[d]]
     return samples, classes
 
 
@@ -126,6 +130,11 @@ class ImageClassificationDataset(SeededDataset):
     def decode(self, index: int) -> torch.Tensor:
         return read_image(self.samples[index][0])
 
+    def check_headers(self, index: int) -> None:
+        from nptrain.data.image_io import check_image_header
+
+        check_image_header(self.samples[index][0])
+
     def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         return decoded, {"label": self.samples[index][1]}
 
@@ -146,7 +155,7 @@ def build_dataset(data: DataConfig, split: str, transform: Optional[Callable] = 
     if sp.label:
         samples, names = _read_csv(folder, _resolve(sp.label, root), mapping)
     else:
-        samples, names = _scan_folder(folder, mapping)
+        samples, names = _scan_folder(folder, mapping, f"data.path.{split}.image")
     if not samples:
         raise UserError(f"data.path.{split}.image: no images found in {folder}")
     for path, _ in samples:

@@ -40,6 +40,15 @@ class DetectionDataset(SeededDataset):
                             f"{sample.width}x{sample.height} (width x height)")
         return image
 
+    def check_headers(self, index: int) -> None:
+        from nptrain.data.image_io import image_size
+
+        sample = self.samples[index]
+        width, height = image_size(sample.image)  # COCO sizes come from the json: compare them here
+        if (width, height) != (sample.width, sample.height):
+            raise UserError(f"image {sample.image} is {width}x{height} but its labels say "
+                            f"{sample.width}x{sample.height} (width x height)")
+
     def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         sample = self.samples[index]
         return decoded, {"boxes": torch.from_numpy(sample.boxes.copy()), "classes": torch.from_numpy(sample.classes.copy())}

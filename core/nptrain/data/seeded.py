@@ -40,6 +40,15 @@ class SeededDataset(Dataset):
         """Last touch on the target after the transforms (default: none)."""
         return target
 
+    def check_headers(self, index: int) -> None:
+        """Open sample ``index``'s files' headers only (no decoding): unreadable, oversized or
+        unsupported files fail here, named, instead of in the middle of an epoch. Default: none."""
+
+    def check_files(self) -> None:
+        """:meth:`check_headers` of every sample (the cheap stand-in for ``cache_images``)."""
+        for index in range(len(self)):
+            self.check_headers(index)
+
     def cache_images(self) -> None:
         """Decode everything once (environment.cache_data); workers inherit the cache on fork."""
         self.cache = [self.compact(self.decode(i)) for i in range(len(self))]

@@ -139,28 +139,24 @@ def _palette_lookup(rgb: np.ndarray, palette: Sequence[Color], path: Path) -> np
 def read_mask(path: Path, *, num_classes: Optional[int], ignore_index: int,
               palette: Optional[Sequence[Color]] = None, mode: Optional[str] = None) -> torch.Tensor:
     """Decode one mask to int64 class ids ``(H, W)``; ids must be < ``num_classes`` or ``ignore_index``."""
-    from PIL import Image, UnidentifiedImageError
+    from nptrain.data.image_io import check_mask_mode, open_image
 
-    try:
-        with Image.open(path) as img:
-            as_rgb = mode == "RGB" or (mode is None and img.mode in ("RGB", "RGBA"))
-            if as_rgb:
-                rgb = np.asarray(img.convert("RGB"))
-                if palette is not None:
-                    ids = _palette_lookup(rgb, palette, path)
-                elif (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
-                    ids = rgb[..., 0].astype(np.int64)  # a grey index mask saved as RGB
-                else:
-                    raise UserError(f"mask {path} is a colour (RGB) image: set data.pallete or a colour "
-                                    "data.id_mapping ({'(r, g, b)': name}) to map colours to classes")
-            elif img.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-                ids = np.asarray(img).astype(np.int64)  # P: the palette indices are the class ids
+    with open_image(path, "mask") as img:
+        check_mask_mode(img, path)
+        as_rgb = mode == "RGB" or (mode is None and img.mode in ("RGB", "RGBA"))
+        if as_rgb:
+            rgb = np.asarray(img.convert("RGB"))
+            if palette is not None:
+                ids = _palette_lookup(rgb, palette, path)
+            elif (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+                ids = rgb[..., 0].astype(np.int64)  # a grey index mask saved as RGB
             else:
-                ids = np.asarray(img.convert("L")).astype(np.int64)
-    except FileNotFoundError:
-        raise UserError(f"mask not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"cannot read mask {path}: {type(exc).__name__}: {exc}") from None
+                raise UserError(f"mask {path} is a colour (RGB) image: set data.pallete or a colour "
+                                "data.id_mapping ({'(r, g, b)': name}) to map colours to classes")
+        elif img.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+            ids = np.asarray(img).astype(np.int64)  # P: the palette indices are the class ids
+        else:
+            ids = np.asarray(img.convert("L")).astype(np.int64)
     if num_classes is not None:
         bad = np.unique(ids[(ids >= num_classes) & (ids != ignore_index) | (ids < 0)])
         if bad.size:
@@ -190,6 +186,15 @@ class SegmentationDataset(SeededDataset):
             raise UserError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {img_path} is "
                             f"{image.shape[2]}x{image.shape[1]} (width x height); they must match")
         return image, mask
+
+    def check_headers(self, index: int) -> None:
+        from nptrain.data.image_io import check_mask_header, image_size
+
+        img_path, mask_path = self.samples[index]
+        size, mask_size = image_size(img_path), check_mask_header(mask_path)
+        if size != mask_size:
+            raise UserError(f"mask {mask_path} is {mask_size[0]}x{mask_size[1]} but image {img_path} is "
+                            f"{size[0]}x{size[1]} (width x height); they must match")
 
     def compact(self, decoded: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         # cached masks are uint8 when the ids allow (255 = ignore included)

@@ -40,13 +40,9 @@ class DetectionSample:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
+    from nptrain.data.image_io import image_size
 
-    try:
-        with Image.open(path) as img:  # reads the header only
-            return img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
+    return image_size(path)  # reads the header only: size bounded, mode checked
 
 
 def _check_box(box: list[float], width: float, height: float, tolerance: float, where: str) -> list[float]:

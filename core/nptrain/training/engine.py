@@ -83,7 +83,12 @@ class Trainer:
         self.data = build_data(loaded)
         self.num_classes = len(self.data.classes)
         self.memory_format = torch.channels_last if env.channels_last else torch.contiguous_format
-        model = build_task_model(loaded, self.num_classes, log=self.log)
+        if resume_dir is not None:  # the run's own weights, never the pickle its config may name
+            from nptrain.training.run_model import model_for_resume
+
+            model = model_for_resume(loaded, self.num_classes, resume_dir, log=self.log)
+        else:
+            model = build_task_model(loaded, self.num_classes, log=self.log)
         self.model = model.to(self.device, memory_format=self.memory_format)
         if loaded.model.freeze_backbone:
             n = freeze_backbone(self.model)
@@ -277,6 +282,11 @@ class Trainer:
         run_dir: Optional[Path] = None
         if self.resume_dir is not None:
             run_dir = self.resume_dir
+            if self.dist.main:  # files a killed write left half-done; the finished ones are in place
+                from nptrain.training_io import remove_temps_in
+
+                for folder in (run_dir, run_dir / "weights"):
+                    remove_temps_in(folder)
             state_path = run_dir / "weights" / STATE_FILE
             self.restore(state_path)
         else:

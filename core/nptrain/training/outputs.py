@@ -8,13 +8,30 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from nptrain.errors import UserError
 from nptrain.training_io import atomic_write_bytes
+
+
+def run_name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot be a run directory's name (it must stay one folder inside
+    ``<output_dir>/<task>``), or None when it can."""
+    if not name:
+        return "is empty"
+    if name in (".", ".."):
+        return f"is {name!r}, which names no new folder"
+    bad = [c for c in ("/", "\\", "\0") if c in name]
+    if bad:
+        return f"contains {bad[0]!r}: a run name is one folder name, without path separators"
+    return None
 
 
 def new_run_dir(output_dir: str, task: str, name: str) -> Path:
     """``<output_dir>/<task>/<name>``, or ``<name>2``, ``<name>3`` … if taken: never overwrites.
     A name that ends in a digit gets ``-2``, ``-3`` (``resnet18-2``, not ``resnet182``).
     ``mkdir(exist_ok=False)`` makes the claim atomic when two runs start at once."""
+    problem = run_name_problem(name)
+    if problem:  # callers check first with a better location; this keeps every caller inside base
+        raise UserError(f"run name {name!r} {problem}")
     base = Path(output_dir) / task
     base.mkdir(parents=True, exist_ok=True)
     sep = "-" if name[-1:].isdigit() else ""

@@ -102,10 +102,14 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
     if train is not None and valid.classes != train.classes:
         raise UserError(f"data.path.valid has classes {valid.classes}, train has {train.classes}; "
                         "set data.id_mapping so both use the same mapping")
-    if run.environment.cache_data:
-        for ds in (train, valid):
-            if ds is not None:
+    for ds in (train, valid):
+        if ds is not None:
+            # decode everything now, or at least open every header: a bad file stops the run here,
+            # before its run directory exists, not in the middle of an epoch
+            if run.environment.cache_data:
                 ds.cache_images()
+            else:
+                ds.check_files()
     return Data(train=train, valid=valid, classes=valid.classes, mixing=mixing)
 
 
@@ -121,8 +125,10 @@ def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint:
     m = loaded.model
     if m.fx_model_checkpoint and m.fx_model_checkpoint.endswith(".safetensors"):
         return load_pruned_weights(loaded, num_classes, log=log)
-    if m.fx_model_checkpoint:
-        model = load_fx_model(m.fx_model_checkpoint, log=log)
+    if m.fx_model_checkpoint:  # a .pt only a config names is refused unless pickles are trusted
+        field = ("model", "fx_model_checkpoint")
+        model = load_fx_model(m.fx_model_checkpoint, log=log,
+                              refuse=lambda message: loaded.located.error(field, message))
         setattr(model, "task", m.task)
         return model
     model = build_model(loaded.resolved, num_classes, name=m.name or "")
@@ -154,18 +160,12 @@ def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn
     return model
 
 
-def load_fx_model(path: str, log=print) -> nn.Module:
-    """Unpickle a torch.fx GraphModule. ``weights_only=False`` runs pickled code, so this is done
-    only for the file the user named in ``model.fx_model_checkpoint``, and said so."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise UserError(f"model.fx_model_checkpoint: file not found: {p}")
-    log(f"note: loading fx model {p} with torch.load(weights_only=False) (pickled code); "
-        "only use files you trust")
-    obj = torch.load(str(p), map_location="cpu", weights_only=False)
-    if not isinstance(obj, torch.fx.GraphModule):
-        raise UserError(f"model.fx_model_checkpoint: {p} holds a {type(obj).__name__}, not a torch.fx GraphModule")
-    return obj
+def load_fx_model(path: str, log=print, *, refuse=UserError) -> nn.Module:
+    """Unpickle a torch.fx GraphModule, only when this command line named ``path`` or passed
+    ``--trust-pickle`` (see :mod:`nptrain.pickles`); otherwise ``refuse(message)`` is raised."""
+    from nptrain.pickles import load_graph_module
+
+    return load_graph_module(path, refuse=refuse, log=log)
 
 
 def freeze_backbone(model: nn.Module) -> int:

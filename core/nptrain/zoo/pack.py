@@ -33,15 +33,15 @@ def _load_run(run_dir: Path) -> tuple[Any, dict]:
     return loaded, json.loads((run_dir / "summary.json").read_text())
 
 
-def _rebuild(config_path: Path, weights: Path, num_classes: int) -> torch.nn.Module:
+def _rebuild(config_path: Path, weights: Path, num_classes: int) -> Optional[torch.nn.Module]:
     from nptrain.config.loader import load_config
-    from nptrain.modeling.builder import build_model
+    from nptrain.training.run_model import has_architecture, rebuild_with_weights
 
-    loaded = load_config([str(config_path)], ["model.checkpoint=null", "model.fx_model_checkpoint=null"],
-                         check_files=False)
-    model = build_model(loaded.resolved, num_classes, name=loaded.model.name or "")
-    model.load_state_dict(load_file(str(weights)), strict=True)
-    return model.eval()
+    # model.fx_model_checkpoint stays as the run had it: it decides whether an architecture is configured
+    loaded = load_config([str(config_path)], ["model.checkpoint=null"], check_files=False)
+    if not has_architecture(loaded):
+        return None  # a bare GraphModule run (packed with --trust-pickle): only onnxruntime is checked
+    return rebuild_with_weights(loaded, num_classes, weights).eval()  # pruned shapes included
 
 
 def _samples(loaded, n: int, shape: list[int]) -> tuple[torch.Tensor, Optional[list[int]]]:
@@ -87,10 +87,11 @@ def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None,
             if (run_dir / extra).is_file():
                 shutil.copyfile(run_dir / extra, work / "recipes" / extra)
         if loaded.model.fx_model_checkpoint and (run_dir / "weights" / "model_fx.pt").is_file():
+            # the compressor interchange file travels with the entry; it is copied, never loaded
             shutil.copyfile(run_dir / "weights" / "model_fx.pt", work / "pytorch" / "model_fx.pt")
-            model = torch.load(str(work / "pytorch" / "model_fx.pt"), weights_only=False)  # our own run's file
-        else:
-            model = _rebuild(work / "recipes" / "training.yaml", work / "pytorch" / "model.safetensors", num_classes)
+        from nptrain.training.run_model import load_run_model
+
+        model = load_run_model(run_dir, loaded, num_classes, weights, log=lambda m: None)
         inputs, labels = _samples(loaded, samples, list(summary.get("input_shape") or [3, 224, 224]))
         with torch.no_grad():
             outputs = model.eval()(inputs)
@@ -128,8 +129,7 @@ def validate_entry(stub_text: str, *, root: Optional[Path] = None) -> dict[str, 
         raise UserError(f"zoo entry {stub_text}: {'; '.join(problems)}")
     inputs = load_file(str(folder / "sample-inputs" / "inputs.safetensors"))["inputs"]
     expected = load_file(str(folder / "sample-outputs" / "outputs.safetensors"))["outputs"]
-    model = _rebuild(folder / "recipes" / "training.yaml", folder / "pytorch" / "model.safetensors", card.num_classes) \
-        if not (folder / "pytorch" / "model_fx.pt").is_file() else None
+    model = _rebuild(folder / "recipes" / "training.yaml", folder / "pytorch" / "model.safetensors", card.num_classes)
     report: dict[str, float] = {}
     if model is not None:
         with torch.no_grad():
