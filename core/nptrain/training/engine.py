@@ -112,6 +112,7 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.start_epoch, self.history, self.best = 0, [], None
         self.state_extra: dict[str, Any] = {}
+        self.tb: Optional[outputs.TensorBoard] = None
 
     def _build_loss(self) -> nn.Module:
         from nptrain.modeling.builder import build_loss
@@ -217,7 +218,7 @@ class Trainer:
                      "(raise training.epochs to continue)")
             return run_dir
         show = self.dist.main and sys.stderr.isatty()
-        tb = outputs.TensorBoard(run_dir / "tensorboard", purge_step=self.start_epoch + 1) \
+        tb = self.tb = outputs.TensorBoard(run_dir / "tensorboard", purge_step=self.start_epoch + 1) \
             if self.dist.main and lg.tensorboard else None
         wall0 = time.perf_counter()
         last = tr.epochs if self.stop_after is None else min(tr.epochs, self.stop_after)
@@ -260,6 +261,13 @@ class Trainer:
             self.best.update(metric.details(self.data.classes))  # per-class IoU / AP
             if self.dist.main and run_dir is not None:
                 ckio.save_weights(self.eval_model(), run_dir / "weights" / "best.safetensors")
+                if self.run_cfg.logging.plot:  # confusion matrix / PR curve / validation samples
+                    from nptrain.report.best_epoch import write_best_pictures
+
+                    write_best_pictures(run_dir, loaded=self.loaded, metric=metric, model=self.eval_model(),
+                                        dataset=self.data.valid, classes=self.data.classes, device=self.device,
+                                        epoch=row["epoch"], tensorboard=self.tb, memory_format=self.memory_format,
+                                        log=self.log)
 
     def _line(self, row: dict[str, Any], epochs: int) -> str:
         parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
@@ -357,6 +365,10 @@ class Trainer:
             table = self._metric().format_details(self.best)
             if table:
                 self.log(table)
+        from nptrain.report.next_steps import example_image, next_steps
+
+        for line in next_steps(run_dir, example_image(self.data.valid)):
+            self.log(line)
 
 
 def set_loss_epoch(criterion: nn.Module, epoch: int) -> None:
