@@ -26,8 +26,21 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     return np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=np.float64), where=totals > 0)
 
 
+def compact_count(n: float) -> str:
+    """1234 → ``1234``, 166956 → ``167k``, 2.5e6 → ``2.5M`` (pixel counts make long labels)."""
+    if n < 10_000:
+        return str(int(n))
+    if n < 1_000_000:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1e6:.1f}M"
+
+
 def _short(name: str) -> str:
-    return name if len(name) <= MAX_LABEL_CHARS else name[: MAX_LABEL_CHARS - 1] + "…"
+    # keep both ends: names often differ only in a suffix (class_1_a, class_1_b) or a prefix
+    if len(name) <= MAX_LABEL_CHARS:
+        return name
+    head = (MAX_LABEL_CHARS - 1) // 2
+    return name[:head] + "…" + name[-(MAX_LABEL_CHARS - 1 - head):]
 
 
 def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str], *, unit: str = "images",
@@ -38,16 +51,16 @@ def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str], *, un
     n = counts.shape[0]
     norm = normalise_rows(counts)
     side = float(np.clip(2.5 + 0.45 * n, 5.0, 16.0))
-    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    fig, ax = plt.subplots(figsize=(side + 2.0, side), layout="constrained")
     im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    font = float(np.clip(14 - 0.3 * n, 5, 10))
+    font = float(np.clip(12 - 0.1 * n, 6, 10))
     step = 1 if n <= MAX_LABELLED else int(np.ceil(n / MAX_LABELLED))
     ticks = list(range(0, n, step))
     row_totals = counts.sum(axis=1)
     ax.set_xticks(ticks, [_short(classes[i]) for i in ticks], rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center",
                   fontsize=font)
-    ax.set_yticks(ticks, [f"{_short(classes[i])} ({int(row_totals[i])})" for i in ticks], fontsize=font)
+    ax.set_yticks(ticks, [f"{_short(classes[i])} ({compact_count(row_totals[i])})" for i in ticks], fontsize=font)
     ax.set_xlabel("predicted")
     ax.set_ylabel(f"true ({unit})")
     accuracy = np.trace(counts) / max(counts.sum(), 1.0)
@@ -59,5 +72,4 @@ def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str], *, un
                 if value >= 0.005 or i == j:
                     ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=font,
                             color="white" if value > 0.6 else "black")
-    fig.tight_layout()
     save_figure(fig, path)

@@ -24,7 +24,7 @@ def save_figure(fig: Any, path: Path) -> None:
     plt = pyplot()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=DPI)
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", pad_inches=0.1)  # long labels never cut off
         tmp.replace(path)
     finally:
         plt.close(fig)

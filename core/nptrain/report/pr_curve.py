@@ -17,7 +17,7 @@ MAX_LEGEND = 20  # more classes: the legend lists the mean only
 def plot_pr_curves(path: Path, curves: Sequence[Optional[np.ndarray]], classes: Sequence[str]) -> None:
     """``curves[k]``: class k's precision at :data:`RECALL_POINTS` (None: no ground truth)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = plt.subplots(figsize=(8.0, 5.5), layout="constrained")
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
     present = [c for c in curves if c is not None]
     for k, curve in enumerate(curves):
@@ -39,5 +39,4 @@ def plot_pr_curves(path: Path, curves: Sequence[Optional[np.ndarray]], classes: 
     ax.set_title("precision-recall at IoU 0.5 (legend: AP50)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0), borderaxespad=0.0)
-    fig.tight_layout()
     save_figure(fig, path)

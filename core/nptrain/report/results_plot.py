@@ -35,6 +35,7 @@ def _is_count(key: str) -> bool:
 
 def panels(keys: list[str]) -> dict[str, list[str]]:
     """Panel title → the history keys drawn in it, in display order."""
+    keys = [k for k in keys if k not in SKIP]
     out: dict[str, list[str]] = {}
     losses = [k for k in keys if "loss" in k and not _is_count(k)]
     if losses:
@@ -65,7 +66,8 @@ def plot_results(path: Path, history: list[dict[str, Any]]) -> Optional[str]:
         return None
     ncols = min(len(groups), MAX_COLUMNS)
     nrows = -(-len(groups) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows), squeeze=False,
+                             layout="constrained")
     from matplotlib.ticker import MaxNLocator
 
     flat = [ax for row in axes for ax in row]
@@ -83,6 +85,5 @@ def plot_results(path: Path, history: list[dict[str, Any]]) -> Optional[str]:
         ax.legend(fontsize=7)
     for ax in flat[len(groups):]:
         ax.axis("off")
-    fig.tight_layout()
     save_figure(fig, path)
     return None

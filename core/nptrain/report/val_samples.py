@@ -86,7 +86,8 @@ def collect(model: torch.nn.Module, dataset: Any, task: str, *, device: torch.de
 def _grid(plt: Any, count: int, cols: int, cell: tuple[float, float]) -> tuple[Any, list[Any]]:
     cols = max(1, min(cols, count))
     rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows), squeeze=False,
+                             layout="constrained")
     flat = [ax for row in axes for ax in row]
     for ax in flat:
         ax.axis("off")
@@ -113,7 +114,6 @@ def plot_classification(path: Path, samples: Sequence[dict[str, Any]], classes: 
             side.set_color(RIGHT if ok else WRONG)
             side.set_linewidth(3)
     fig.suptitle(f"validation samples: {right}/{len(samples)} right (green) / wrong (red)", fontsize=11)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -133,7 +133,8 @@ def plot_segmentation(path: Path, samples: Sequence[dict[str, Any]], classes: Se
     plt = pyplot()
     pairs = 2 if len(samples) > 1 else 1
     rows = -(-len(samples) // pairs)
-    fig, axes = plt.subplots(rows, 3 * pairs, figsize=(2.3 * 3 * pairs, 2.4 * rows + 0.8), squeeze=False)
+    fig, axes = plt.subplots(rows, 3 * pairs, figsize=(2.2 * 3 * pairs, 2.5 * rows + 0.6), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for i, s in enumerate(samples):
@@ -148,9 +149,8 @@ def plot_segmentation(path: Path, samples: Sequence[dict[str, Any]], classes: Se
             ax.imshow(picture, interpolation="nearest")
             ax.set_title(title, fontsize=9)
     handles = [Patch(facecolor=np.array(col) / 255.0, edgecolor="black", label=name) for name, col in zip(classes, colors)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=9, frameon=False)
-    fig.suptitle("validation samples: image | ground truth | prediction", fontsize=11)
-    fig.tight_layout(rect=(0, 0.8 / (2.4 * rows + 0.8), 1, 1))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), fontsize=9, frameon=False)
+    fig.suptitle("validation samples: image | ground truth | prediction (grey: ignored)", fontsize=11)
     save_figure(fig, path)
 
 
@@ -183,7 +183,6 @@ def plot_detection(path: Path, samples: Sequence[dict[str, Any]], classes: Seque
         ax.set_ylim(h, 0)
     handles = [Line2D([], [], color="gray", linestyle="--", label="ground truth"),
                *[Line2D([], [], color=col, label=f"pred: {name}") for name, col in zip(classes[:12], colors)]]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
     fig.suptitle(f"validation samples: ground truth (dashed) vs predictions (score ≥ {DET_SCORE})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
     save_figure(fig, path)
