@@ -2,7 +2,7 @@
 (classification, segmentation), ``pr_curve.png`` (detection) and ``val_samples.png`` (every task),
 each also sent to TensorBoard under ``best/<name>`` at the best epoch's step.
 
-Drawing them costs about a second of CPU, as much as a whole epoch of a small run, so
+Drawing them costs 2-3 s of CPU, about as much as a whole epoch of the quickstart, so
 :class:`BestPictures` refreshes them at a new best epoch at most every :data:`MIN_REFRESH_S`
 seconds; a best epoch that came sooner is drawn at the end of the session from
 ``weights/best.safetensors``, so the files a session leaves always show its best epoch.
