@@ -3,7 +3,6 @@ the pictures are written, of the expected size, not blank, and say what they sho
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 

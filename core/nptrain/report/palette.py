@@ -35,7 +35,7 @@ def mask_file_palette(path: Path, n: int) -> Optional[list[Color]]:
             if img.mode != "P":
                 return None
             flat = img.getpalette() or []
-    except OSError:
+    except Exception:  # noqa: BLE001 - any unreadable file just means no palette from it
         return None
     if len(flat) < 3 * n:
         return None
