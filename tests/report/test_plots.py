@@ -34,7 +34,7 @@ def test_results_panels_keep_scales_apart():
     }
     cls = panels(["train_loss", "lr", "train_img_per_s", "valid_loss", "valid_top1_accuracy", "valid_top5_accuracy",
                   "valid_miou"])
-    assert cls["accuracy"] == ["valid_top1_accuracy", "valid_top5_accuracy"] and cls["miou"] == ["valid_miou"]
+    assert cls["accuracy"] == ["valid_top1_accuracy", "valid_top5_accuracy"] and cls["mIoU"] == ["valid_miou"]
 
 
 def test_results_png_is_written(tmp_path, png_check):

@@ -17,7 +17,8 @@ COUNT_MARKERS = ("num_", "_count")  # loss components that count things instead 
 # metrics that belong on one axis: they share a scale and are read against each other
 METRIC_FAMILIES = {"top1_accuracy": "accuracy", "top5_accuracy": "accuracy",
                    "map50_95": "mAP", "map50": "mAP", "map75": "mAP",
-                   "precision50": "precision / recall @0.5", "recall50": "precision / recall @0.5"}
+                   "precision50": "precision / recall @0.5", "recall50": "precision / recall @0.5",
+                   "miou": "mIoU", "pixel_accuracy": "pixel accuracy"}
 PANEL_SIZE = (4.2, 3.2)
 MAX_COLUMNS = 4
 
