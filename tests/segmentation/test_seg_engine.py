@@ -54,7 +54,8 @@ def test_shapes_run_learns_exports_evaluates_predicts(seg_config, shapes_dir, tm
     assert mask.shape == (64, 64) and mask.max() < 4
     assert np.asarray(Image.open(preds / "big_mask.png")).shape == (72, 80)
     overlay = Image.open(preds / "0000_overlay.png")
-    assert overlay.mode == "RGB" and overlay.size == (64, 64)
+    # enlarged 4x so the legend strip below it (one swatch + name per class) reads
+    assert overlay.mode == "RGB" and overlay.width == 256 and overlay.height > 256
     truth = np.asarray(Image.open(shapes_dir / "valid" / "masks" / "0000.png"))
     assert (mask == truth).mean() > 0.8
 

@@ -1,6 +1,8 @@
 """``nptrain benchmark CONFIG|RUN_DIR|FILE``: params, FLOPs, peak memory and batch-1 latency in
-eager, fx and onnxruntime, as a table and JSON; for a run directory also one row per deployable
-artifact (onnxruntime fp32/int8, OpenVINO) with size, latency median/p90 and validation metric."""
+eager, fx and onnxruntime, as a table, and as JSON in the run directory or ``-o FILE.json``
+(never next to a config or model file, which may sit in a source tree); for a run directory also one
+row per deployable artifact (onnxruntime fp32/int8, OpenVINO) with size, latency median/p90 and
+validation metric."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime threads (1 = steadier numbers)")
     parser.add_argument("--evaluate", action="store_true",
                         help="evaluate artifacts whose validation metric is not cached yet (per-format table)")
-    parser.add_argument("--json", dest="json_out", help="write results here (default: benchmark.json beside the run)")
+    parser.add_argument("-o", "--json", dest="json_out", metavar="FILE.json",
+                        help="write the results here (default: RUN_DIR/benchmark.json for a run directory; "
+                             "for a config or model file only when given: nothing is written next to them)")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
@@ -50,8 +54,12 @@ def _benchmark(args: argparse.Namespace) -> int:
                                         threads=args.threads, evaluate_missing=args.evaluate)
         result["cpu"] = describe_cpu()
         print(render_rows(result["formats"], args.threads, result["cpu"]))
-    out = Path(args.json_out) if args.json_out else ((src.run_dir / "benchmark.json") if src.run_dir else
-                                                     Path(args.target).with_suffix(".benchmark.json"))
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = Path(args.json_out) if args.json_out else (src.run_dir / "benchmark.json" if src.run_dir else None)
+    if out is None:
+        print("no JSON written (a config or model file is not an output folder): add -o FILE.json to keep the numbers")
+        return 0
+    from nptrain.training_io import atomic_write_bytes
+
+    atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
     print(f"wrote {out}")
     return 0

@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (checked in the written file)")
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
     parser.add_argument("--input-size", type=int, help="square input side (default: from the run)")
-    parser.add_argument("-o", "--output", help="output file (default: next to the weights)")
+    parser.add_argument("-o", "--output", help="output file (default: RUN_DIR/weights/ for a run directory, "
+                        "<logging.output_dir>/exports/<name>/ for a config or model file)")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
@@ -30,7 +31,11 @@ def _export(args: argparse.Namespace) -> int:
     from nptrain.export_tools import describe_check, export_onnx_checked
 
     src = load_model_source(args.target, input_size=args.input_size)
-    folder = src.run_dir / "weights" if src.run_dir else Path(args.target).parent
+    # a config or model file may sit in a source tree: without -o its exports go under the
+    # configured output folder (runs/exports/<name>), never next to it
+    output_dir = src.loaded.run.logging.output_dir if src.loaded is not None else "runs"
+    folder = src.run_dir / "weights" if src.run_dir else Path(output_dir) / "exports" / src.name
+    folder.mkdir(parents=True, exist_ok=True)
     if args.format == "fx":
         from nptrain.training.export import export_fx
 

@@ -1,11 +1,15 @@
 """``nptrain predict RUN_DIR IMAGE|FOLDER... [--topk K] [--score-thresh S] [-o OUT]``.
 
-Classification prints the top-k classes with probabilities. Segmentation writes, per image,
+Everything goes to ``-o OUT`` (default ``RUN_DIR/predictions``). Classification prints the top-k
+classes with probabilities and writes ``OUT/predictions.csv`` (one row per image) and
+``OUT/predictions.png`` (the images labelled with their predicted class). Segmentation writes, per image,
 ``OUT/<stem>_mask.png`` (a palette PNG whose pixel values are the class ids, at the image's own size)
-and ``OUT/<stem>_overlay.png`` (the image with the class colours blended in). Logits are resized
+and ``OUT/<stem>_overlay.png`` (the image with the class colours blended in and a legend below it, in
+the dataset's palette: ``data.pallete`` or the palette of its mask PNGs). Logits are resized
 back to the original size before the argmax; inference pipelines that crop or pad are mapped back
 by that resize only, so keep segmentation inference to ``resize`` + ``normalize`` for exact masks.
-Detection writes ``OUT/<stem>_boxes.png`` (the image with boxes, class names and scores drawn) and one
+Detection writes ``OUT/<stem>_boxes.png`` (the image with boxes and ``class score`` captions sized to
+the picture and kept inside it) and one
 ``OUT/detections.json`` with every image's boxes in its own pixels; the inverse of the inference
 pipeline's resize/pad geometry maps boxes back, so letterboxing is undone exactly.
 """
@@ -15,7 +19,6 @@ import argparse
 from pathlib import Path
 
 from nptrain.pickles import TRUST_HELP
-from typing import Optional
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files, or folders (the images directly inside, sorted)")
     parser.add_argument("--topk", type=int, default=1, metavar="K", help="classification: classes to show per image (default 1)")
     parser.add_argument("-o", "--output", default=None, metavar="OUT",
-                        help="segmentation / detection: output folder (default RUN_DIR/predictions)")
+                        help="output folder (default RUN_DIR/predictions)")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--score-thresh", type=float, default=0.3, metavar="S",
                         help="detection: lowest score drawn and listed (default 0.3; NMS and max detections come "
@@ -31,22 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
 
 
-def class_colors(n: int, palette: Optional[list[list[int]]] = None) -> list[tuple[int, int, int]]:
-    """``data.pallete`` when the run has one, else distinct colours from the id's bits (the
-    well-known VOC construction: class 0 is black, neighbouring ids differ strongly)."""
-    if palette and len(palette) >= n:
-        return [(int(c[0]), int(c[1]), int(c[2])) for c in palette[:n]]
-    colors = []
-    for i in range(n):
-        r = g = b = 0
-        cid = i
-        for shift in range(7, -1, -1):
-            r |= ((cid >> 0) & 1) << shift
-            g |= ((cid >> 1) & 1) << shift
-            b |= ((cid >> 2) & 1) << shift
-            cid >>= 3
-        colors.append((r, g, b))
-    return colors
+LEGEND_ALL_UP_TO = 12  # more classes than this: the overlay legend lists only those predicted
 
 
 def _predict_segmentation(loaded, model, classes: list[str], paths: list[str], out: Path) -> None:
@@ -57,12 +45,14 @@ def _predict_segmentation(loaded, model, classes: list[str], paths: list[str], o
 
     from nptrain.data.datasets import read_image
     from nptrain.errors import UserError
+    from nptrain.report.palette import dataset_palette
+    from nptrain.report.prediction_pictures import add_legend, display_scale
     from nptrain.training.setup import inference_transform, main_output
 
     if len(classes) > 256:
         raise UserError(f"predict writes 8-bit palette masks; this run has {len(classes)} classes (at most 256)")
     transform = inference_transform(loaded)
-    colors = class_colors(len(classes), loaded.run.data.pallete)
+    colors = dataset_palette(loaded, len(classes))  # data.pallete, else the mask files' own palette
     lut = np.array(colors, dtype=np.float32)
     flat_palette = [v for c in colors for v in c]
     out.mkdir(parents=True, exist_ok=True)
@@ -84,8 +74,15 @@ def _predict_segmentation(loaded, model, classes: list[str], paths: list[str], o
             # background (id 0) keeps the picture; other classes are tinted half-way to their colour
             alpha = np.where(pred[..., None] == 0, 0.0, 0.5).astype(np.float32)
             blend = rgb * (1 - alpha) + lut[pred] * alpha
-            Image.fromarray(blend.round().clip(0, 255).astype(np.uint8)).save(out / f"{stem}_overlay.png")
             counts = np.bincount(pred.ravel(), minlength=len(classes))
+            shown = [i for i in range(len(classes)) if len(classes) <= LEGEND_ALL_UP_TO or counts[i]]
+            legend = [(f"{classes[i]}{' (not tinted)' if i == 0 else ''}", colors[i]) for i in shown]
+            picture = Image.fromarray(blend.round().clip(0, 255).astype(np.uint8))
+            scale = display_scale(picture.size)  # a 64 px picture is enlarged so its legend reads
+            if scale > 1:
+                picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+            overlay = add_legend(picture, legend)
+            overlay.save(out / f"{stem}_overlay.png")
             share = "  ".join(f"{classes[i]} {c / pred.size:.1%}" for i, c in enumerate(counts) if c)
             print(f"{path}: {out / (stem + '_mask.png')}  ({share})")
 
@@ -147,6 +144,52 @@ def _predict_detection(loaded, model, classes: list[str], paths: list[str], out:
     print(f"detections: {out / 'detections.json'}")
 
 
+def _predict_classification(loaded, model, classes: list[str], paths: list[str], out: Path, topk: int) -> None:
+    import csv
+    import io
+
+    import torch
+
+    from nptrain.data.datasets import read_image
+    from nptrain.errors import UserError
+    from nptrain.report.prediction_pictures import MAX_GRID, plot_prediction_grid
+    from nptrain.training.setup import inference_transform
+    from nptrain.training_io import atomic_write_bytes
+
+    if topk < 1:
+        raise UserError("--topk must be at least 1")
+    k = min(topk, len(classes))
+    transform = inference_transform(loaded)
+    gen = torch.Generator().manual_seed(0)
+    header = ["image", "class", "class_id", "probability"]
+    for rank in range(2, k + 1):
+        header += [f"class_{rank}", f"probability_{rank}"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    shown, titles, captions = [], [], []
+    with torch.no_grad():
+        for path in paths:
+            raw = read_image(Path(path))
+            image, _ = transform(raw.float().div(255.0), {}, gen)
+            probs = model(image[None]).softmax(-1)[0]
+            top = probs.topk(k)
+            pairs = list(zip(top.indices.tolist(), top.values.tolist()))
+            row: list = [path, classes[pairs[0][0]], pairs[0][0], f"{pairs[0][1]:.4f}"]
+            for i, p in pairs[1:]:
+                row += [classes[i], f"{p:.4f}"]
+            writer.writerow(row)
+            print(f"{path}: " + "  ".join(f"{classes[i]} ({p:.3f})" for i, p in pairs))
+            if len(shown) < MAX_GRID:
+                shown.append(raw.permute(1, 2, 0).numpy())
+                titles.append(Path(path).name)
+                captions.append(f"{classes[pairs[0][0]]} ({pairs[0][1]:.2f})")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "predictions.csv", buf.getvalue().encode())
+    plot_prediction_grid(out / "predictions.png", shown, titles, captions)
+    print(f"predictions: {out / 'predictions.csv'}, {out / 'predictions.png'}")
+
+
 def expand_images(items: list[str]) -> list[str]:
     """Image paths in the order given; a folder stands for the images directly inside it, sorted."""
     from nptrain.data.datasets import IMAGE_SUFFIXES, list_images
@@ -175,12 +218,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import torch
-
     from nptrain.cli.cmd_evaluate import load_run
-    from nptrain.data.datasets import read_image
     from nptrain.errors import UserError
-    from nptrain.training.setup import inference_transform
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -188,7 +227,7 @@ def _predict(args: argparse.Namespace) -> int:
     args.images = expand_images(args.images)
     loaded, model, classes = load_run(run_dir, [], args.weights)
     task = loaded.model.task
-    out = Path(args.output) if args.output else run_dir / "predictions"  # segmentation / detection files
+    out = Path(args.output) if args.output else run_dir / "predictions"
     if task == "segmentation":
         _predict_segmentation(loaded, model, classes, args.images, out)
         return 0
@@ -197,17 +236,5 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     if task != "classification":
         raise UserError(f"predict supports classification, segmentation and detection runs (this run is {task})")
-    if args.topk < 1:
-        raise UserError("--topk must be at least 1")
-    k = min(args.topk, len(classes))
-    transform = inference_transform(loaded)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for path in args.images:
-            image = read_image(Path(path)).float().div_(255.0)
-            image, _ = transform(image, {}, gen)
-            probs = model(image[None]).softmax(-1)[0]
-            top = probs.topk(k)
-            preds = "  ".join(f"{classes[i]} ({p:.3f})" for p, i in zip(top.values.tolist(), top.indices.tolist()))
-            print(f"{path}: {preds}")
+    _predict_classification(loaded, model, classes, args.images, out, args.topk)
     return 0

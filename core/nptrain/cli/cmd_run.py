@@ -52,8 +52,11 @@ def _reparse(args: argparse.Namespace) -> argparse.Namespace:
     """Options given after the first config path landed in ``items``: parse them properly."""
     sub = argparse.ArgumentParser(prog="nptrain run", add_help=False)
     add_arguments(sub, remainder=False)
-    sub.set_defaults(**{k: v for k, v in vars(args).items() if k != "items"})
-    return sub.parse_intermixed_args(args.items, namespace=argparse.Namespace(**vars(args)))
+    others = {k: v for k, v in vars(args).items() if k != "items"}
+    sub.set_defaults(**others)
+    # the namespace must not carry ``items`` already: with none given (``run --resume RUN_DIR``)
+    # argparse warns "Do not expect items in Namespace(...)"
+    return sub.parse_intermixed_args(args.items, namespace=argparse.Namespace(**others))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,7 +42,8 @@ def _coco_eval(images: list[dict], gts: list[dict], dets: list[dict], num_classe
     except ImportError as exc:  # pragma: no cover - the dependency is declared
         raise ImportError("detection mAP needs faster-coco-eval: pip install faster-coco-eval") from exc
     if not gts:
-        return {"map50": 0.0, "map75": 0.0, "map50_95": 0.0, "per_class": [(None, None)] * num_classes}
+        return {"map50": 0.0, "map75": 0.0, "map50_95": 0.0, "per_class": [(None, None)] * num_classes,
+                "pr50": [None] * num_classes}
     quiet = logging.getLogger(__name__).debug
     gt = COCO({"images": images, "annotations": gts, "categories": [{"id": c + 1, "name": str(c)} for c in range(num_classes)]},
               print_function=quiet)
@@ -54,7 +55,10 @@ def _coco_eval(images: list[dict], gts: list[dict], dets: list[dict], num_classe
     ap50_95, ap50, ap75 = (max(float(v), 0.0) for v in ev.stats[:3])
     precision = np.asarray(ev.eval["precision"])
     per_class = [(_class_ap(precision, k, None), _class_ap(precision, k, 0)) for k in range(num_classes)]
-    return {"map50": ap50, "map75": ap75, "map50_95": ap50_95, "per_class": per_class}
+    # each class' interpolated precision at the 101 recall points, IoU 0.5 (its mean is the class AP50)
+    pr50 = [None if ap50_k is None else precision[0, :, k, 0, -1].astype(np.float64).clip(min=0.0)
+            for k, (_, ap50_k) in enumerate(per_class)]
+    return {"map50": ap50, "map75": ap75, "map50_95": ap50_95, "per_class": per_class, "pr50": pr50}
 
 
 def _xywh(boxes: torch.Tensor) -> list[list[float]]:
@@ -131,7 +135,7 @@ class DetectionEvaluator:
         return counts
 
     def compute(self) -> dict[str, float]:
-        return {k: v for k, v in self.evaluate().items() if k != "per_class"}
+        return {k: v for k, v in self.evaluate().items() if k not in ("per_class", "pr50")}
 
 
 class DetectionMetric(Metric):
@@ -195,6 +199,11 @@ class DetectionMetric(Metric):
 
     def format_details(self, details: dict[str, Any]) -> str:
         return format_ap_table(details) if details.get("per_class_ap50_95") else ""
+
+    def pr_curves(self) -> list[Optional[np.ndarray]]:
+        """Per class: precision at COCO's 101 recall points, IoU 0.5 (None: no ground truth)."""
+        values = self._last or self.evaluator.evaluate()
+        return values["pr50"]
 
 
 def format_ap_table(details: dict[str, Any]) -> str:

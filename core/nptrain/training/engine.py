@@ -115,6 +115,8 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.start_epoch, self.history, self.best = 0, [], None
         self.state_extra: dict[str, Any] = {}
+        self.pictures: Any = None  # nptrain.report.best_epoch.BestPictures on rank 0 with logging.plot
+        self.plot_throttle: Any = None
 
     def _build_loss(self) -> nn.Module:
         from nptrain.modeling.builder import build_loss
@@ -227,7 +229,13 @@ class Trainer:
         tb = outputs.TensorBoard(run_dir / "tensorboard", purge_step=self.start_epoch + 1) \
             if self.dist.main and lg.tensorboard else None
         wall0 = time.perf_counter()
-        last = tr.epochs if self.stop_after is None else min(tr.epochs, self.stop_after)
+        last = self.session_last = tr.epochs if self.stop_after is None else min(tr.epochs, self.stop_after)
+        if self.dist.main and run_dir is not None and lg.plot:
+            from nptrain.report.best_epoch import BestPictures, Throttle
+
+            self.plot_throttle = Throttle()
+            self.pictures = BestPictures(run_dir, loaded=self.loaded, dataset=self.data.valid, classes=self.data.classes,
+                                         device=self.device, memory_format=self.memory_format, tensorboard=tb, log=self.log)
         for epoch in range(self.start_epoch, last):
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1}
@@ -247,6 +255,8 @@ class Trainer:
                 self._save_epoch(run_dir, epoch + 1, tb)
                 self.log(self._line(row, tr.epochs))
         self.wall = time.perf_counter() - wall0
+        if self.pictures is not None:
+            self.pictures.flush(self.eval_model())
         if tb is not None:
             tb.close()
         if self.dist.main and run_dir is not None and last == tr.epochs:
@@ -269,6 +279,8 @@ class Trainer:
             self.best.update(metric.details(self.data.classes))  # per-class IoU / AP
             if self.dist.main and run_dir is not None:
                 ckio.save_weights(self.eval_model(), run_dir / "weights" / "best.safetensors")
+                if self.pictures is not None:  # confusion matrix / PR curve / validation samples
+                    self.pictures.on_best(metric, self.eval_model(), row["epoch"], final=row["epoch"] == self.session_last)
 
     def _line(self, row: dict[str, Any], epochs: int) -> str:
         parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
@@ -330,7 +342,7 @@ class Trainer:
             ckio.save_state(self.state(epoch), run_dir / "weights" / STATE_FILE)
         if lg.csv:
             outputs.write_results_csv(run_dir / "results.csv", self.history)
-        if lg.plot:
+        if lg.plot and self.plot_throttle.due(final=epoch == self.session_last):
             msg = outputs.plot_results(run_dir / "results.png", self.history)
             if msg:
                 self.log(msg)
@@ -385,6 +397,10 @@ class Trainer:
             table = self._metric().format_details(self.best)
             if table:
                 self.log(table)
+        from nptrain.report.next_steps import example_image, next_steps
+
+        for line in next_steps(run_dir, example_image(self.data.valid)):
+            self.log(line)
 
 
 def scheduled(epoch: int, every: int, last: int, from_first: bool) -> bool:

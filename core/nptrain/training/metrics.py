@@ -38,6 +38,10 @@ class Metric:
         """A printable table of :meth:`details` output (also of a saved ``best`` record)."""
         return ""
 
+    def confusion(self) -> Optional[torch.Tensor]:
+        """``(C, C)`` counts, rows = true class, columns = predicted (None: the task has none)."""
+        return None
+
     def reduce(self) -> None:
         """Sum the state over all ranks (no-op without torch.distributed)."""
         import torch.distributed as dist
@@ -51,15 +55,17 @@ class Metric:
 class ClassificationMetric(Metric):
     AVAILABLE = ("top1_accuracy", "top5_accuracy")
 
-    def __init__(self, names: Optional[list[str]] = None) -> None:
+    def __init__(self, names: Optional[list[str]] = None, num_classes: int = 0) -> None:
         self.names = list(names or self.AVAILABLE)
         bad = [n for n in self.names if n not in self.AVAILABLE]
         if bad:
             raise UserError(f"logging.metrics.metric_names: {bad[0]!r} is not a classification metric "
                             f"({', '.join(self.AVAILABLE)})")
         self.primary = self.names[0]
-        # correct@1, correct@5, count, loss_sum (float64 so sums are exact for realistic sizes)
-        self.sums = torch.zeros(4, dtype=torch.float64)
+        # correct@1, correct@5, count, loss_sum, then the (C, C) confusion matrix flattened
+        # (float64 so sums are exact for realistic sizes); one tensor, so DDP reduces it in one call
+        self.num_classes = num_classes
+        self.sums = torch.zeros(4 + num_classes * num_classes, dtype=torch.float64)
 
     def update(self, logits, target, loss):
         labels = target["labels"]
@@ -69,7 +75,15 @@ class ClassificationMetric(Metric):
         top = logits.topk(k, dim=1).indices
         hit = top == labels[:, None]
         n = labels.shape[0]
-        self.sums += torch.tensor([hit[:, 0].sum().item(), hit.any(1).sum().item(), n, loss * n], dtype=torch.float64)
+        self.sums[:4] += torch.tensor([hit[:, 0].sum().item(), hit.any(1).sum().item(), n, loss * n], dtype=torch.float64)
+        c = self.num_classes
+        if c:
+            pairs = labels.long().cpu() * c + top[:, 0].long().cpu()
+            self.sums[4:] += torch.bincount(pairs, minlength=c * c).to(torch.float64)
+
+    def confusion(self) -> Optional[torch.Tensor]:
+        c = self.num_classes
+        return self.sums[4:].view(c, c) if c else None
 
     def state(self):
         return self.sums
@@ -78,7 +92,7 @@ class ClassificationMetric(Metric):
         self.sums = state.to(torch.float64)
 
     def compute(self):
-        c1, c5, n, loss = self.sums.tolist()
+        c1, c5, n, loss = self.sums[:4].tolist()
         n = max(n, 1.0)
         out = {"loss": loss / n}
         values = {"top1_accuracy": c1 / n, "top5_accuracy": c5 / n}
@@ -167,7 +181,7 @@ def make_metric(task: str, num_classes: int, names: Optional[list[str]] = None, 
                 postprocess: Any = None) -> Metric:
     """The task's metric; ``postprocess`` (a ``PostProcessConfig``) turns detection outputs into boxes."""
     if task == "classification":
-        return ClassificationMetric(names)
+        return ClassificationMetric(names, num_classes)
     if task == "segmentation":
         return SegmentationMetric(num_classes, ignore_index, names)
     if task == "detection":

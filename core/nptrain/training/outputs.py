@@ -75,35 +75,10 @@ def write_results_csv(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def plot_results(path: Path, history: list[dict[str, Any]]) -> Optional[str]:
-    """Loss, metric and LR curves as results.png; returns an error message instead of raising."""
-    try:
-        import matplotlib
+    """results.png (see ``nptrain.report.results_plot``); returns an error message instead of raising."""
+    from nptrain.report.results_plot import plot_results as plot
 
-        matplotlib.use("Agg")  # no display needed (servers, CI)
-        import matplotlib.pyplot as plt
-    except Exception as exc:  # noqa: BLE001 - plotting is optional
-        return f"plot skipped: {exc}"
-    epochs = [r["epoch"] for r in history]
-    keys = [k for k in history[-1] if k not in ("epoch", "time_s") and isinstance(history[-1][k], (int, float))]
-    groups = {"loss": [k for k in keys if "loss" in k], "metrics": [k for k in keys if "loss" not in k and k != "lr"],
-              "lr": [k for k in keys if k == "lr"]}
-    groups = {g: ks for g, ks in groups.items() if ks}
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.5), squeeze=False)
-    for ax, (title, ks) in zip(axes[0], groups.items()):
-        for k in ks:
-            pts = [(e, r.get(k)) for e, r in zip(epochs, history) if isinstance(r.get(k), (int, float))]
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=k)
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
-    return None
+    return plot(path, history)
 
 
 class TensorBoard:
@@ -124,6 +99,15 @@ class TensorBoard:
         for k, v in row.items():
             if k != "epoch" and isinstance(v, (int, float)):
                 self.writer.add_scalar(k.replace("train_", "train/").replace("valid_", "valid/"), v, step)
+        self.writer.flush()
+
+    def image(self, tag: str, png: Path, step: int) -> None:
+        """A written picture (confusion matrix, PR curve, validation samples) under ``tag``."""
+        if self.writer is None or not png.is_file():
+            return
+        from nptrain.report.figure_io import read_png
+
+        self.writer.add_image(tag, read_png(png), step, dataformats="HWC")
         self.writer.flush()
 
     def close(self) -> None:

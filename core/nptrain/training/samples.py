@@ -79,7 +79,7 @@ def _segmentation(picture: Image.Image, logits: torch.Tensor, mask: torch.Tensor
 def save_samples(model: torch.nn.Module, dataset: Any, loaded: Any, classes: list[str], count: int,
                  out_dir: Path, device: torch.device) -> int:
     """Predict the first ``count`` validation images and write one PNG each; returns how many were written."""
-    from nptrain.cli.cmd_predict import class_colors
+    from nptrain.report.palette import class_colors
     from nptrain.training.setup import main_output
 
     task = loaded.model.task
