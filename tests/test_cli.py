@@ -20,8 +20,17 @@ model:
 
 
 def data_splits(folder) -> list[str]:
-    """Overrides pointing both splits at an existing folder: ``config check`` requires them, as ``run`` does."""
-    return [f"data.path.train.image={folder}", f"data.path.valid.image={folder}"]
+    """Overrides pointing both splits at a tiny image folder made under ``folder`` (two classes of one
+    8x8 PNG): ``config check`` requires readable data, as ``run`` does."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    images = Path(folder) / "check-data"
+    for cls in ("a", "b"):
+        (images / cls).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (40, 80, 120)).save(images / cls / "0.png")
+    return [f"data.path.train.image={images}", f"data.path.valid.image={images}"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

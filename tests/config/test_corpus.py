@@ -152,3 +152,29 @@ def test_more_than_a_handful_of_errors_are_cut_with_a_count(valid_text, tiny_ima
     numbers = [int(line.split(":")[3]) for line in lines[:5]]
     assert numbers == sorted(numbers)  # file order
     assert lines[5] == "nptrain: error: ... and 2 more problem(s) in the config: fix these and check again"
+
+
+DATA_PROBLEMS = {
+    # problem -> (what to do to a fresh copy of the tiny folders, part of the message)
+    "empty-class-folder": (lambda d: (d / "train" / "c").mkdir(), "holds no images"),
+    "corrupt-image": (lambda d: (d / "train" / "a" / "0.png").write_bytes(b"not a png"), "0.png"),
+    "classes-differ": (lambda d: (d / "valid" / "b").rename(d / "valid" / "z"), "class folder(s) z are not in"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(DATA_PROBLEMS))
+def test_data_contents_check_rejects_what_run_rejects(problem, valid_text, tiny_images, tmp_path, cli):
+    """Problems found only by reading the data folders: check and run give the same lines, nothing written."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_images, data)
+    damage, message = DATA_PROBLEMS[problem]
+    damage(data)
+    path = tmp_path / f"{problem}.yaml"
+    path.write_text(valid_text.replace(str(tiny_images), str(data)))
+    code, check_lines = cli("config", "check", str(path))
+    assert code == 2 and check_lines and message in " ".join(check_lines), check_lines
+    assert all(line.startswith("nptrain: error: ") for line in check_lines), check_lines
+    assert cli("run", str(path)) == (2, check_lines)
+    assert not (tmp_path / "runs").exists()

@@ -42,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         from nptrain.modeling.builder import check_buildable
 
         check_buildable(loaded.resolved)  # what run does next: providers that refuse their params fail here
+        from nptrain.training.setup import build_data
+
+        # and then what run checks of the data before training: classes alike in both splits, no empty
+        # class folder, every file's header readable (nothing decoded)
+        build_data(loaded, decode=False)
         print(f"ok: {', '.join(paths)} ({loaded.model.task}, model {describe_model(loaded)})")
     else:
         yaml = YAML()

@@ -82,7 +82,10 @@ class Data:
     mixing: Optional[Mixing]
 
 
-def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Optional[list[str]] = None) -> Data:
+def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Optional[list[str]] = None,
+               decode: bool = True) -> Data:
+    """Train and valid datasets with every file checked. ``decode=False`` only opens headers even with
+    ``cache_data`` (what ``config check`` needs: the same refusals as ``run``, no pixels decoded)."""
     run = loaded.run
     task = loaded.model.task
     builder = DATASET_BUILDERS.get(task)
@@ -106,7 +109,7 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
         if ds is not None:
             # decode everything now, or at least open every header: a bad file stops the run here,
             # before its run directory exists, not in the middle of an epoch
-            if run.environment.cache_data:
+            if run.environment.cache_data and decode:
                 ds.cache_images()
             else:
                 ds.check_files()
