@@ -97,3 +97,24 @@ def test_hidden_folders_are_not_classes(tiny_config, tiny_data, tmp_path, capsys
     assert code == 0, err
     classes = (tmp_path / "runs" / "classification" / "hidden" / "classes.json").read_text()
     assert ".ipynb" not in classes and '"c2"' in classes
+
+
+@pytest.mark.parametrize("content", ['{"not": "a list"}', "[1, 2]", "[]", "{broken", "\xff\xfe"])
+def test_a_garbled_classes_json_is_a_one_line_error(tmp_path, content) -> None:
+    """A run directory is someone else's data: its classes.json is checked, never an internal error."""
+    from nptrain.errors import UserError
+    from nptrain.run_files import read_classes
+
+    (tmp_path / "classes.json").write_bytes(content.encode("latin-1"))
+    with pytest.raises(UserError, match="classes.json"):
+        read_classes(tmp_path)
+
+
+def test_classes_fall_back_to_the_summary_and_a_missing_pair_is_named(tmp_path) -> None:
+    from nptrain.errors import UserError
+    from nptrain.run_files import read_classes
+
+    with pytest.raises(UserError, match="no classes.json"):
+        read_classes(tmp_path)
+    (tmp_path / "summary.json").write_text('{"classes": ["cat", "dog"]}')
+    assert read_classes(tmp_path) == ["cat", "dog"]

@@ -35,7 +35,9 @@ def load_run(run_dir: Path, overrides: list[str], weights: str = "best") -> tupl
     if not cfg_path.is_file():
         raise UserError(f"{run_dir}: no config.yaml (not a run directory?)")
     loaded = load_config([cfg_path], overrides, check_files=False)
-    classes = json.loads((run_dir / "classes.json").read_text())
+    from nptrain.run_files import read_classes
+
+    classes = read_classes(run_dir)
     wpath = run_dir / "weights" / f"{weights}.safetensors"
     if not wpath.is_file():
         raise UserError(f"{run_dir}: no weights/{wpath.name}")

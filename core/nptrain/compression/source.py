@@ -1,7 +1,6 @@
 """Load the model a run directory, config, or model file describes (for compress/export/benchmark)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -57,8 +56,9 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
         run_dir = path
         if not (path / "config.yaml").is_file():
             raise UserError(f"{path}: not a run directory (no config.yaml)")
-        if (path / "summary.json").is_file():
-            summary = json.loads((path / "summary.json").read_text())
+        from nptrain.run_files import read_summary
+
+        summary = read_summary(path)
         loaded = load_config([str(path / "config.yaml")], ["model.checkpoint=null", *overrides], check_files=False)
     else:
         loaded = load_config([str(path)], list(overrides))

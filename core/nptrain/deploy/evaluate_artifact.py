@@ -12,8 +12,8 @@ from torch import nn
 
 from nptrain.deploy.runtime import ArtifactRunner, open_artifact
 from nptrain.errors import UserError
+from nptrain.run_files import read_classes
 
-MAX_JSON_BYTES = 16 << 20
 
 
 class ArtifactModule(nn.Module):
@@ -25,18 +25,6 @@ class ArtifactModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.array(self.runner(x.detach().cpu().contiguous().numpy())))
-
-
-def read_run_json(run_dir: Path, name: str) -> Any:
-    path = run_dir / name
-    if not path.is_file():
-        return None
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise UserError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a run file")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
 
 
 def check_artifact(runner: ArtifactRunner, sample: torch.Tensor, task: str, classes: list[str],
@@ -70,10 +58,7 @@ def evaluate_artifact(run_dir: Path, artifact: Path, overrides: list[str], *, th
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir}: no config.yaml (not a run directory?)")
     loaded = load_config([str(run_dir / "config.yaml")], ["model.checkpoint=null", *overrides], check_files=False)
-    classes = read_run_json(run_dir, "classes.json") or (read_run_json(run_dir, "summary.json") or {}).get("classes")
-    if not isinstance(classes, list) or not classes:
-        raise UserError(f"{run_dir}: no classes.json (or summary.json classes)")
-    classes = [str(c) for c in classes]
+    classes = read_classes(run_dir)
     runner = open_artifact(artifact, threads)
     data = build_data(loaded, need_train=False, classes=classes)
     check_artifact(runner, data.valid[(0, 0)][0], loaded.model.task, classes, f"{run_dir}/classes.json")

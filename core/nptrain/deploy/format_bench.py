@@ -70,7 +70,7 @@ def format_rows(model: Any, run_dir: Path, input_shape: tuple[int, ...], *, repe
     evaluated yet, see ``nptrain evaluate RUN_DIR --artifact``)."""
     import torch
 
-    from nptrain.deploy.evaluate_artifact import read_run_json
+    from nptrain.run_files import read_run_json
     from nptrain.deploy.metric_cache import cached_metrics
     from nptrain.deploy.runtime import open_artifact
 

@@ -59,7 +59,7 @@ def resolve_source(target: str, opts: QuantizeOptions, log: Callable[[str], None
     """A run directory uses ``weights/model.onnx`` (exported into the output folder first when the
     run has none); a config builds its model (``model.checkpoint``) and exports it."""
     from nptrain.config.loader import load_config
-    from nptrain.deploy.evaluate_artifact import read_run_json
+    from nptrain.run_files import read_run_json
 
     path = Path(target)
     run_dir = path if path.is_dir() else None

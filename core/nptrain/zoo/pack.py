@@ -30,7 +30,9 @@ def _load_run(run_dir: Path) -> tuple[Any, dict]:
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir}: no {name}; is this a finished nptrain run directory?")
     loaded = load_config([str(run_dir / "config.yaml")], check_files=False)
-    return loaded, json.loads((run_dir / "summary.json").read_text())
+    from nptrain.run_files import read_summary
+
+    return loaded, read_summary(run_dir)
 
 
 def _rebuild(config_path: Path, weights: Path, num_classes: int) -> Optional[torch.nn.Module]:
