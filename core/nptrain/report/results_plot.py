@@ -78,6 +78,9 @@ def plot_results(path: Path, history: list[dict[str, Any]]) -> Optional[str]:
             pts = [(r["epoch"], r[key]) for r in history if isinstance(r.get(key), (int, float))]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=key)
+        epochs = [r["epoch"] for r in history]
+        if epochs and max(epochs) - min(epochs) < 2:  # one or two epochs: pad, or the ticks read 0.95, 0.975, ...
+            ax.set_xlim(min(epochs) - 1, max(epochs) + 1)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
