@@ -183,6 +183,10 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
             errors += checks.check_metrics(run, task, cfg)
         if model is not None:
             errors += checks.check_full_model_options(run, model, resolved, cfg)
+        if check_files:
+            from nptrain.config.distillation_section import check_distillation
+
+            errors += check_distillation(run, task, cfg)
         if for_run:
             errors += checks.check_data_paths(run, task, cfg)
             errors += checks.check_output_dir(run, cfg)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 
 import attrs
 
+from nptrain.config.distillation_section import DistillationConfig
 from nptrain.config.ranges import NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Range
 
 Part = Literal["backbone", "neck", "head"]
@@ -130,6 +131,7 @@ class TrainingConfig:
     max_norm: Optional[PositiveFloat] = None  # gradient clipping (None: off)
     ema: Optional[EMAConfig] = None  # None (or {}): off
     mixed_precision: bool = False
+    distillation: Optional[DistillationConfig] = None  # None: off (docs/training.md#distillation)
 
 
 def register_training_hooks(conv) -> None:
@@ -138,6 +140,9 @@ def register_training_hooks(conv) -> None:
 
     register_tagged(conv, OptimizerConfig, OPTIMIZERS, "optimizer")
     register_tagged(conv, SchedulerConfig, SCHEDULERS, "scheduler")
+    from nptrain.config.distillation_section import register_distillation_hooks
+
+    register_distillation_hooks(conv)
 
 
 def parse_optimizer(raw: dict) -> OptimizerConfig:

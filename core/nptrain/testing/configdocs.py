@@ -54,6 +54,10 @@ def _rows(cls: type, prefix: str, *, skip: tuple = ()) -> list[str]:
         members = _attrs_members(tp)
         target = tp if isinstance(tp, type) and attrs.has(tp) else (members[0] if len(members) == 1 else None)
         if target is not None:
+            others = [a for a in typing.get_args(tp) if a is not type(None) and a is not target]
+            if others:  # a scalar or the record (training.distillation.teacher: a folder or {config, checkpoint})
+                rows.append(f"| `{prefix}{f.name}` | {' or '.join(_type(a) for a in others)}, or the mapping below "
+                            f"| {_default(f)} | |")
             rows += _rows(target, f"{prefix}{f.name}.")
             continue
         items = typing.get_args(tp) if typing.get_origin(tp) is list else ()

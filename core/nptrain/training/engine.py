@@ -95,7 +95,10 @@ class Trainer:
             self.log(f"freeze_backbone: {n} backbone tensors frozen, backbone BatchNorm kept in eval mode")
         self.criterion = self._build_loss().to(self.device)
         self._metric()  # built once now so a metric that cannot be made fails before the first epoch
+        self.distiller = self._build_distiller()  # before the optimizer: its projections train too
         self.optimizer = build_optimizer(self.model, self.opt_cfg)
+        if self.distiller is not None:
+            self.distiller.add_to_optimizer(self.optimizer, self.opt_cfg.lr, self.opt_cfg.weight_decay)
         self.ema = ModelEMA(self.model, self.ema_cfg) if self.ema_cfg else None
         self.amp = bool(tr.mixed_precision and self.device.type == "cuda")
         if tr.mixed_precision and not self.amp:
@@ -118,6 +121,13 @@ class Trainer:
         self.pictures: Any = None  # nptrain.report.best_epoch.BestPictures on rank 0 with logging.plot
         self.plot_throttle: Any = None
 
+    def _build_distiller(self):
+        if self.run_cfg.training.distillation is None:
+            return None
+        from nptrain.training.distill_setup import build_distiller
+
+        return build_distiller(self.loaded, self.model, self.data, self.device, self.memory_format, log=self.log)
+
     def _build_loss(self) -> nn.Module:
         from nptrain.modeling.builder import build_loss
 
@@ -131,7 +141,9 @@ class Trainer:
         return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None, "scaler": self.scaler.state_dict(),
                 "history": self.history, "best": self.best, "rng": ckio.rng_state(),
-                "classes": self.data.classes, "world_size": self.dist.world_size}
+                "classes": self.data.classes, "world_size": self.dist.world_size,
+                # training-only 1x1 projections of feature distillation (never in weights/*.safetensors)
+                **({"distill": self.distiller.state_dict()} if self.distiller is not None else {})}
 
     def restore(self, path: Path) -> None:
         state = ckio.load_state(path)
@@ -150,6 +162,8 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.distiller is not None:
+            self.distiller.load_state_dict(state.get("distill"), str(path))
         self.start_epoch, self.history, self.best = int(state["epoch"]), list(state["history"]), state["best"]
         ckio.set_rng_state(state["rng"])
         self.log(f"resumed from {path} after epoch {self.start_epoch}")
@@ -182,10 +196,14 @@ class Trainer:
             with torch.autocast(self.device.type, enabled=self.amp):
                 out = self.ddp(images)
                 loss = self.criterion(out, targets)
+                if self.distiller is not None:  # the teacher's forward runs here, inside the timed step
+                    loss = self.distiller.mix(loss, out, images, targets)
             if not torch.isfinite(loss):
                 raise UserError(f"loss became {float(loss)} at epoch {epoch + 1} step {i}; lower training.optimizer.lr")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            if self.distiller is not None:
+                self.distiller.sync_grads(self.dist.world_size)
             if tr.max_norm:
                 self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.model.parameters(), tr.max_norm)
@@ -199,6 +217,8 @@ class Trainer:
             for k, v in getattr(self.criterion, "last", {}).items():
                 if len(getattr(self.criterion, "last", {})) > 1:
                     sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v * b
+            for k, v in (self.distiller.last.items() if self.distiller is not None else ()):
+                sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v * b
             if show:
                 bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", lr=f"{lr:.2e}",
                                 img_s=f"{seen / (time.perf_counter() - t0):.0f}")
