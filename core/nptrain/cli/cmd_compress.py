@@ -3,7 +3,8 @@
 Writes ``model_fx.pt`` (a torch.fx GraphModule, the compressor interchange format),
 ``model.safetensors`` (weights-only: rebuilt from the config without unpickling),
 ``compression.yaml`` and ``retrain.yaml`` (the run's config with ``model.fx_model_checkpoint``
-pointing at the pruned weights) into the output folder.
+pointing at the pruned weights and, for a run directory, ``training.distillation`` with the run as
+teacher) into the output folder.
 """
 from __future__ import annotations
 
@@ -74,11 +75,16 @@ def _compress(args: argparse.Namespace) -> int:
     config = src.loaded.unstructure()
     config["model"]["checkpoint"] = None
     config["model"]["fx_model_checkpoint"] = str((out / "model.safetensors").resolve())
+    if src.run_dir is not None:  # the unpruned run teaches its pruned copy
+        from nptrain.compression.retrain import with_teacher
+
+        config = with_teacher(config, src.run_dir)
     text = io.StringIO()
     yaml.dump(config, text)
     atomic_write_bytes(out / "retrain.yaml", text.getvalue().encode())
     print(f"pruned {report.params_before:,} -> {report.params_after:,} parameters ({report.kept_fraction:.1%} kept, "
           f"{args.method}, ratio {args.ratio:g}); fx trace max abs diff {diff:.1e}")
     print(f"wrote {out}/model_fx.pt, model.safetensors, compression.yaml, retrain.yaml")
-    print(f"retrain: nptrain run {out}/retrain.yaml")
+    print(f"retrain: nptrain run {out}/retrain.yaml"
+          + (f"  # distilled from {src.run_dir}; training.distillation=null to retrain without" if src.run_dir else ""))
     return 0

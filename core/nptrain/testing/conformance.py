@@ -9,7 +9,8 @@ chosen by ``compress_presets`` (by default the smallest per task, to keep suites
 ``nptrain compress`` and ``nptrain export`` do: prune at 0.5, rebuild from the weights-only state dict,
 a training step, ONNX export with onnxruntime parity (:mod:`nptrain.testing.compress`). For each
 converter with a source fixture: every source key is mapped and every target key filled with the
-right shape. Third parties get all of it from ``conformance_tests("their-dist")`` (a subclass of the
+right shape. For the same presets, one step of knowledge distillation between two instances
+(:mod:`nptrain.testing.distill_check`): any model can be a student or a teacher. Third parties get all of it from ``conformance_tests("their-dist")`` (a subclass of the
 returned class may add tests).
 """
 from __future__ import annotations
@@ -251,6 +252,23 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
             size = size_of(prov.record.name)
             check_prune_rebuild_train_export(lambda: _build_preset(prov), _input(size),
                                              what=f"preset {prov.record.name} ({prov.record.task})")
+
+        @pytest.mark.parametrize("prov", cases["compress"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
+        def test_preset_distillation_step(self, prov):
+            from nptrain.config.loader import load_config
+            from nptrain.modeling.api import _write_yaml
+            from nptrain.modeling.builder import build_loss
+            from nptrain.testing.distill_check import check_distillation_step
+
+            size, task = size_of(prov.record.name), prov.record.task
+            path = _write_yaml({"model": {"name": prov.record.name, "task": task}})
+            try:
+                loss_fn = build_loss(load_config([path], plugins=plugins, check_files=False).resolved)
+            finally:
+                Path(path).unlink()
+            targets = {**_targets(task, size), **({"image_size": (size, size)} if task == "detection" else {})}
+            check_distillation_step(lambda: _build_preset(prov), _input(size), task, loss_fn, targets,
+                                    what=f"preset {prov.record.name} ({task})")
 
         @pytest.mark.parametrize("key", list(fixtures) or [pytest.param(None, marks=pytest.mark.skip("no converter fixtures"))],
                                  ids=lambda k: "-".join(k) if k else "none")

@@ -69,10 +69,11 @@ def feature_source(model: nn.Module) -> Optional[nn.Module]:
 
 def auto_pairs(student_strides: tuple, teacher_strides: tuple) -> list[tuple[int, int]]:
     """``(student index, teacher index)`` for every stride both have (the deepest feature of each
-    stride), shallowest first; pooled features (stride None) are not paired automatically."""
-    last_s = {s: i for i, s in enumerate(student_strides) if s is not None}
-    last_t = {s: i for i, s in enumerate(teacher_strides) if s is not None}
-    return [(last_s[s], last_t[s]) for s in sorted(set(last_s) & set(last_t))]
+    stride), shallowest first; pooled vectors (stride None, e.g. a ViT's class token) pair last."""
+    last_s = {s: i for i, s in enumerate(student_strides)}
+    last_t = {s: i for i, s in enumerate(teacher_strides)}
+    common = sorted(set(last_s) & set(last_t), key=lambda s: (s is None, s or 0))
+    return [(last_s[s], last_t[s]) for s in common]
 
 
 class _Capture:
@@ -228,6 +229,12 @@ class Distiller:
             self.projections.load_state_dict(state)
         except RuntimeError as exc:
             raise UserError(f"{source}: the distillation projections do not fit ({str(exc).splitlines()[0][:200]})") from None
+
+    def close(self) -> None:
+        """Remove the feature hooks (a Distiller built for a one-off check)."""
+        for capture in (self._student_capture, self._teacher_capture):
+            if capture is not None:
+                capture.handle.remove()
 
     def header(self) -> str:
         parts = [f"kind {self.kind}", f"weight {self.config.weight:g}"]

@@ -34,12 +34,15 @@ def load_teacher(dist: DistillationConfig, task: str, num_classes: int, *, refus
                  log: Callable[[str], None] = print) -> Teacher:
     """The teacher ``dist`` names, on the CPU, frozen and in eval mode."""
     if isinstance(dist.teacher, str):
-        teacher = _from_run_dir(Path(dist.teacher).expanduser(), refuse, log)
+        teacher = _from_run_dir(Path(dist.teacher).expanduser(), task, refuse, log)
     else:
-        teacher = _from_files(dist.teacher, num_classes, refuse, log)
-    if teacher.task != task:
-        raise refuse(("teacher",), f"the teacher is a {teacher.task} model; this run trains {task}")
+        teacher = _from_files(dist.teacher, task, num_classes, refuse, log)
     return attrs.evolve(teacher, model=freeze(teacher.model))
+
+
+def _same_task(loaded, task: str, refuse: Refuse, where: tuple) -> None:
+    if loaded.model.task != task:
+        raise refuse(where, f"the teacher is a {loaded.model.task} model; this run trains {task}")
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -51,7 +54,7 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def _from_run_dir(run_dir: Path, refuse: Refuse, log: Callable[[str], None]) -> Teacher:
+def _from_run_dir(run_dir: Path, task: str, refuse: Refuse, log: Callable[[str], None]) -> Teacher:
     from nptrain.config.loader import load_config
     from nptrain.run_files import read_classes
     from nptrain.training.run_model import load_run_model
@@ -64,22 +67,28 @@ def _from_run_dir(run_dir: Path, refuse: Refuse, log: Callable[[str], None]) -> 
         raise refuse(("teacher",), f"{run_dir} has no weights/best.safetensors or weights/last.safetensors")
     loaded = load_config([run_dir / "config.yaml"], ["model.checkpoint=null", "training.distillation=null"],
                          check_files=False)
+    _same_task(loaded, task, refuse, ("teacher",))
     classes = read_classes(run_dir)
     model = load_run_model(run_dir, loaded, len(classes), weights, log=log)
     return Teacher(model, loaded.model.task, classes, f"{run_dir} ({weights.name})")
 
 
-def _from_files(files: TeacherFiles, num_classes: int, refuse: Refuse, log: Callable[[str], None]) -> Teacher:
+def _from_files(files: TeacherFiles, task: str, num_classes: int, refuse: Refuse,
+                log: Callable[[str], None]) -> Teacher:
     from nptrain.config.loader import load_config
     from nptrain.training.run_model import has_architecture, rebuild_with_weights
 
     loaded = load_config([files.config], ["training.distillation=null"], check_files=False)
+    _same_task(loaded, task, refuse, ("teacher", "config"))
     checkpoint = Path(files.checkpoint).expanduser()
     if checkpoint.suffix == ".safetensors":
         if not has_architecture(loaded):
             raise refuse(("teacher", "config"), f"{files.config} describes no model.architecture to load "
                          f"{checkpoint.name} into")
-        model = rebuild_with_weights(loaded, num_classes, checkpoint)
+        try:
+            model = rebuild_with_weights(loaded, num_classes, checkpoint)
+        except UserError as exc:  # named at the field that chose this file
+            raise refuse(("teacher", "checkpoint"), f"{exc} (the teacher's config is {files.config})") from None
     elif checkpoint.suffix == ".pt":  # a torch.fx GraphModule (nptrain compress's model_fx.pt)
         from nptrain.pickles import load_graph_module
 

@@ -1,0 +1,23 @@
+"""``retrain.yaml``'s distillation block: the unpruned run as the teacher of its pruned copy."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# what nptrain compress writes; the defaults of training.distillation otherwise
+RETRAIN_DISTILLATION = {"weight": 0.5, "temperature": 4.0, "kind": "auto", "feature_pairs": "auto"}
+OFF_HINT = ("the original run teaches the pruned model (docs/compression.md); to retrain without it set "
+            "distillation: null here or pass training.distillation=null")
+
+
+def with_teacher(config: dict[str, Any], run_dir: Path) -> Any:
+    """``config`` (a run's unstructured config) with ``training.distillation`` naming ``run_dir`` as
+    teacher, and a comment above it saying how to turn it off."""
+    from ruamel.yaml.comments import CommentedMap
+
+    training = CommentedMap(config.get("training") or {})
+    training["distillation"] = {"teacher": str(Path(run_dir).resolve()), **RETRAIN_DISTILLATION}
+    training.yaml_set_comment_before_after_key("distillation", before=OFF_HINT, indent=2)
+    out = CommentedMap(config)
+    out["training"] = training
+    return out
