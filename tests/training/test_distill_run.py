@@ -170,3 +170,60 @@ def test_teacher_problems_name_the_field(teacher_run, tmp_path):
     assert "no weights/best.safetensors" in _teacher_error(str(empty))
     msg = _teacher_error(str(teacher_run), classes=list("abcdefghij"))  # logits compare class by class
     assert "same classes" in msg and "kind: features" in msg
+
+
+DDP_WORKER = """
+import os, sys
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+
+def worker(rank, world, port, paths, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    from nptrain.config.loader import load_config
+    from nptrain.training.engine import Trainer
+
+    trainer = Trainer(load_config(paths), name="ddp", log=lambda _m: None)
+    trainer.fit()
+    torch.save({"model": trainer.model.state_dict(), "distill": trainer.distiller.state_dict(),
+                "row": trainer.history[-1]}, Path(out) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    port, out, *paths = sys.argv[1:]
+    mp.start_processes(worker, args=(2, int(port), paths, out), nprocs=2, join=True, start_method="spawn")
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_with_a_teacher(retrain_yaml, tmp_path):
+    """Two gloo ranks distil the pruned model (logits + features): the student and the 1x1 projections
+    (which live outside DistributedDataParallel and are averaged by hand) end identical on both ranks."""
+    import socket
+    import subprocess
+    import sys
+
+    extra = tmp_path / "ddp.yaml"
+    extra.write_text(f"training: {{epochs: 1, distillation: {{kind: both}}}}\nlogging: {{output_dir: {tmp_path / 'runs'}}}\n"
+                     "environment: {deterministic: false}\n")
+    script = tmp_path / "ddp_worker.py"
+    script.write_text(DDP_WORKER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([sys.executable, str(script), str(port), str(tmp_path), str(retrain_yaml), str(extra)],
+                   check=True, timeout=300)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert r0["distill"] and any(v.dim() == 4 for v in r0["distill"].values())
+    for part in ("model", "distill"):
+        assert r0[part].keys() == r1[part].keys()
+        assert all(torch.equal(r0[part][k], r1[part][k]) for k in r0[part]), part
+    assert r0["row"]["train_loss_feat"] == r1["row"]["train_loss_feat"] > 0  # reduced over both ranks
+    assert [p.name for p in (tmp_path / "runs" / "classification").iterdir()] == ["ddp"]
