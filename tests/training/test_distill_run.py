@@ -57,14 +57,14 @@ def test_compress_writes_the_run_as_teacher_with_a_comment(retrain_yaml, teacher
     assert "training.distillation=null" in lines[at - 1] and lines[at - 1].strip().startswith("#")
     loaded = load_config([retrain_yaml])
     dist = loaded.run.training.distillation
-    assert dist.teacher == str(teacher_run.resolve()) and dist.kind == "auto" and dist.weight == 0.5
+    assert dist.teacher == str(teacher_run.resolve()) and dist.kind == "auto" and (dist.weight, dist.temperature) == (0.9, 1.0)
     assert load_config([retrain_yaml], ["training.distillation=null"]).run.training.distillation is None
 
 
 DISTILLED = """
 training:
   epochs: 2
-  distillation: {kind: both, temperature: 2.0}
+  distillation: {kind: both, temperature: 2.0, weight: 0.5}
 augmentation:
   train:
     - {name: resize, size: 16}

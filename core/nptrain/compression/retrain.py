@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# what nptrain compress writes; the defaults of training.distillation otherwise
-RETRAIN_DISTILLATION = {"weight": 0.5, "temperature": 4.0, "kind": "auto", "feature_pairs": "auto"}
+# what nptrain compress writes. Not the section's defaults (weight 0.5, temperature 4, Hinton's choice for
+# training from scratch): a pruned model retrained for a few epochs recovered more with the teacher's
+# plain probabilities weighted high; at temperature 4 it did worse than without a teacher on the digits
+# walkthrough (docs/compression.md has the figures)
+RETRAIN_DISTILLATION = {"weight": 0.9, "temperature": 1.0, "kind": "auto", "feature_pairs": "auto"}
 OFF_HINT = ("the original run teaches the pruned model (docs/compression.md); to retrain without it set "
             "distillation: null here or pass training.distillation=null")
 

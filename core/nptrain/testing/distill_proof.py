@@ -46,6 +46,15 @@ training:
 logging: {{output_dir: {out}, onnx_export: false, fx_export: false, tensorboard: false, plot: false, csv: false}}
 environment: {{seed: 1, batch_size: 64, deterministic: true, cache_data: true}}
 """
+# both retraining arms: the same crops plus mixup/cutmix
+MIXING = """
+augmentation:
+  train:
+    - {{name: resize, size: {size}}}
+    - {{name: randomresizedcrop, size: {size}, scale: [0.7, 1.0], ratio: [0.85, 1.15]}}
+    - {{name: normalize, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}}
+    - {{name: mixing, mixup: [0.4, 0.5], cutmix: [1.0, 0.5]}}
+"""
 
 
 @attrs.define
@@ -76,7 +85,7 @@ def _run(paths: list[str], overrides: list[str], name: str) -> Path:
 
 
 def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 1, teacher_epochs: int = 3,
-              ratio: float = 0.6, size: int = 16, distill: Sequence[str] = ()) -> ProofResult:
+              ratio: float = 0.6, size: int = 16, distill: Sequence[str] = (), mixing: bool = True) -> ProofResult:
     from nptrain.cli.main import main
     from nptrain.data.digits import write_digits
 
@@ -94,6 +103,9 @@ def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 1, teach
     with redirect_stdout(io.StringIO()):
         assert main(["compress", str(teacher), "--ratio", str(ratio), "-o", str(out)]) == 0
     retrain = [str(out / "retrain.yaml")]
+    if mixing:
+        (work / "mixing.yaml").write_text(textwrap.dedent(MIXING).format(size=size))
+        retrain.append(str(work / "mixing.yaml"))
     from ruamel.yaml import YAML
 
     comp = YAML(typ="safe").load((out / "compression.yaml").read_text())
@@ -116,7 +128,7 @@ def _pruned_top1(retrain: list[str]) -> float:
     from nptrain.training.engine import evaluate
     from nptrain.training.setup import build_data, build_task_model, make_task_metric
 
-    loaded = load_config(retrain, ["training.distillation=null"])
+    loaded = load_config(retrain[:1], ["training.distillation=null"])
     data = build_data(loaded, need_train=False)
     model = build_task_model(loaded, len(data.classes), log=lambda _m: None)
     loader = make_loader(data.valid, batch_size=64, shuffle=False, seed=1, num_workers=0)
@@ -133,9 +145,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--ratio", type=float, default=0.6)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--distill", nargs="*", default=[], help="overrides for the distilled runs only")
+    parser.add_argument("--no-mixing", action="store_true", help="retrain without mixup/cutmix")
     args = parser.parse_args(argv)
     res = run_proof(Path(args.work), seeds=args.seeds, epochs=args.epochs, teacher_epochs=args.teacher_epochs,
-                    ratio=args.ratio, size=args.size, distill=args.distill)
+                    ratio=args.ratio, size=args.size, distill=args.distill,
+                    mixing=not args.no_mixing)
     print(f"teacher top-1 {res.teacher:.4f}; pruned {res.params[0]:,} -> {res.params[1]:,} parameters, "
           f"top-1 before retraining {res.pruned:.4f}")
     for seed, p, d in zip(args.seeds, res.plain, res.distilled):
