@@ -5,8 +5,9 @@ train a teacher, ``nptrain compress`` it at ``ratio``, then for each seed retrai
 same number of epochs twice (``training.distillation=null`` and the ``retrain.yaml`` as written, the
 unpruned run as teacher) and compare the last epoch's validation top-1.
 
-``python -m nptrain.testing.distill_proof WORK_DIR [--seeds 1 2 3] [--epochs 1] [--ratio 0.6]`` prints one
-line per seed and the mean margin.
+``python -m nptrain.testing.distill_proof WORK_DIR [--seeds 1 2 3] [--epochs 2] [--ratio 0.6] [--no-mixing]``
+prints one line per seed and the mean margin; ``--distill key=value ...`` changes the distilled arm only
+(e.g. ``training.distillation.temperature=4``).
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def _run(paths: list[str], overrides: list[str], name: str) -> Path:
     return run_dir
 
 
-def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 1, teacher_epochs: int = 3,
+def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 2, teacher_epochs: int = 8,
               ratio: float = 0.6, size: int = 16, distill: Sequence[str] = (), mixing: bool = True) -> ProofResult:
     from nptrain.cli.main import main
     from nptrain.data.digits import write_digits
@@ -140,8 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--teacher-epochs", type=int, default=8)
     parser.add_argument("--ratio", type=float, default=0.6)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--distill", nargs="*", default=[], help="overrides for the distilled runs only")
