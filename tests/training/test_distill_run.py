@@ -104,6 +104,8 @@ def test_distilled_retrain_resumes_bit_identical_and_saves_the_student_only(retr
     assert float(rows[-1]["train_loss"]) == pytest.approx(
         0.5 * float(rows[-1]["train_loss_task"]) + 0.5 * (float(rows[-1]["train_loss_kd"]) + float(rows[-1]["train_loss_feat"])),
         rel=1e-4)
+    # the projections cannot be dropped halfway: one line, exit 2, not an optimizer-group mismatch
+    assert main(["run", *paths, "--resume", str(part), "training.distillation=null", "training.epochs=3"]) == 2
 
 
 @pytest.mark.parametrize("yaml,where,message", [

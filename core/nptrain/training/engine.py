@@ -155,6 +155,11 @@ class Trainer:
             raise UserError(f"{path}: the checkpoint was trained on classes {state.get('classes')}, "
                             f"the data now has {self.data.classes}")
         self.model.load_state_dict(state["model"])
+        if self.distiller is not None:  # before the optimizer, whose groups include the projections
+            self.distiller.load_state_dict(state.get("distill"), str(path))
+        elif state.get("distill"):
+            raise UserError(f"{path}: saved while distilling with feature projections; resume with the same "
+                            "training.distillation")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None:
             if not state.get("ema"):
@@ -162,8 +167,6 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        if self.distiller is not None:
-            self.distiller.load_state_dict(state.get("distill"), str(path))
         self.start_epoch, self.history, self.best = int(state["epoch"]), list(state["history"]), state["best"]
         ckio.set_rng_state(state["rng"])
         self.log(f"resumed from {path} after epoch {self.start_epoch}")
