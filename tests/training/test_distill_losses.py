@@ -67,7 +67,7 @@ def test_detection_feature_distillation_projects_a_narrower_student():
     """A yolox_nano at half width (what pruning at 0.5 leaves) learns from the full one: neck outputs
     paired by stride (8, 16, 32) through 1x1 projections to the teacher's channels; gradients reach the
     projections and the student, never the teacher, which stays in eval mode."""
-    from nptrain.training.teacher import freeze
+    from nptrain.teacher import freeze
 
     torch.manual_seed(0)
     teacher, _ = _yolox(0.25)

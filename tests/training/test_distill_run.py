@@ -145,7 +145,7 @@ def test_a_teacher_pickle_is_refused_in_one_line(config_pair, mini_digits, teach
 
 def _teacher_error(teacher, task="classification", classes=None) -> str:
     from nptrain.config.distillation_section import DistillationConfig
-    from nptrain.training.teacher import load_teacher, teacher_outputs_check
+    from nptrain.teacher import load_teacher, teacher_outputs_check
 
     refuse = lambda path, msg: ConfigError(msg, field="training.distillation." + ".".join(map(str, path)))  # noqa: E731
     dist = DistillationConfig(teacher=teacher)

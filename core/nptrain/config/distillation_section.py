@@ -51,12 +51,11 @@ class DistillationConfig:
     kind: Literal["auto", "logits", "features", "both"] = "auto"
     feature_pairs: FeaturePairs = "auto"
 
-
-def effective_kind(dist: DistillationConfig, task: str) -> str:
-    """``kind`` with ``auto`` resolved for ``task``."""
-    if dist.kind != "auto":
-        return dist.kind
-    return "features" if task == "detection" else "logits"
+    def kind_for(self, task: str) -> str:
+        """``kind`` with ``auto`` resolved for ``task``."""
+        if self.kind != "auto":
+            return self.kind
+        return "features" if task == "detection" else "logits"
 
 
 def register_distillation_hooks(conv: Any) -> None:

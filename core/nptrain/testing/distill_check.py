@@ -14,7 +14,7 @@ from torch import nn
 
 from nptrain.config.distillation_section import DistillationConfig
 from nptrain.training.distill import Distiller, feature_source
-from nptrain.training.teacher import freeze
+from nptrain.teacher import freeze
 
 
 def distill_kind(model: nn.Module, task: str) -> str:

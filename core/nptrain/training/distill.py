@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nptrain.config.distillation_section import DistillationConfig, effective_kind
+from nptrain.config.distillation_section import DistillationConfig
 from nptrain.errors import UserError
 
 Refuse = Callable[[tuple, str], Exception]
@@ -108,7 +108,7 @@ class Distiller:
                  probe: torch.Tensor, ignore_index: int = 255, refuse: Optional[Refuse] = None) -> None:
         refuse = refuse or (lambda path, msg: UserError(f"training.distillation.{'.'.join(map(str, path))}: {msg}"))
         self.teacher, self.config, self.task, self.ignore_index = teacher, config, task, ignore_index
-        self.kind = effective_kind(config, task)
+        self.kind = config.kind_for(task)
         self.use_logits = self.kind in ("logits", "both")
         self.use_features = self.kind in ("features", "both")
         self.pairs: list[tuple[int, int]] = []
@@ -176,7 +176,7 @@ class Distiller:
         return (1.0 - w) * task_loss + w * distill
 
     def logits_loss(self, student: torch.Tensor, teacher: torch.Tensor, targets: dict) -> torch.Tensor:
-        from nptrain.training.teacher import check_logit_shape
+        from nptrain.teacher import check_logit_shape
 
         check_logit_shape(student, teacher)
         if student.dim() == 4:

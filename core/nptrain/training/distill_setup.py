@@ -9,14 +9,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from nptrain.config.distillation_section import effective_kind
 from nptrain.config.loader import LoadedConfig
 from nptrain.training.distill import Distiller
 
 
 def build_distiller(loaded: LoadedConfig, student: nn.Module, data: Any, device: torch.device,
                     memory_format: torch.memory_format, log: Callable[[str], None] = print) -> Distiller:
-    from nptrain.training.teacher import describe, load_teacher, place, teacher_outputs_check
+    from nptrain.teacher import describe, load_teacher, place, teacher_outputs_check
 
     dist = loaded.run.training.distillation
     task = loaded.model.task
@@ -26,7 +25,7 @@ def build_distiller(loaded: LoadedConfig, student: nn.Module, data: Any, device:
         return loaded.located.error(base + tuple(path), message)
 
     teacher = load_teacher(dist, task, len(data.classes), refuse=refuse, log=log)
-    teacher_outputs_check(teacher, data.classes, effective_kind(dist, task), refuse)
+    teacher_outputs_check(teacher, data.classes, dist.kind_for(task), refuse)
     place(teacher.model, device, memory_format)
     # two validation images (eval transforms: deterministic) find the feature channel counts
     probe = torch.stack([data.valid[(i, 0)][0] for i in range(min(2, len(data.valid)))])

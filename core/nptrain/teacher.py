@@ -9,13 +9,13 @@ is unpickled only under ``--trust-pickle``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 import torch
 from torch import nn
 
-from nptrain.config.distillation_section import DistillationConfig, TeacherFiles
+from nptrain.config.distillation_section import DistillationConfig
 from nptrain.errors import UserError
 
 # where a teacher problem is reported: (path below training.distillation, message) -> exception
@@ -73,7 +73,7 @@ def _from_run_dir(run_dir: Path, task: str, refuse: Refuse, log: Callable[[str],
     return Teacher(model, loaded.model.task, classes, f"{run_dir} ({weights.name})")
 
 
-def _from_files(files: TeacherFiles, task: str, num_classes: int, refuse: Refuse,
+def _from_files(files: Any, task: str, num_classes: int, refuse: Refuse,  # files: a TeacherFiles record
                 log: Callable[[str], None]) -> Teacher:
     from nptrain.config.loader import load_config
     from nptrain.training.run_model import has_architecture, rebuild_with_weights
