@@ -278,6 +278,8 @@ class Trainer:
                 self._save_epoch(run_dir, epoch + 1, tb)
                 self.log(self._line(row, tr.epochs))
         self.wall = time.perf_counter() - wall0
+        if self.distiller is not None:  # training is over: the exported copy carries no feature hooks
+            self.distiller.close()
         if self.pictures is not None:
             self.pictures.flush(self.eval_model())
         if tb is not None:
