@@ -350,7 +350,7 @@ class Trainer:
             tb.log(self.history[-1], epoch)
 
     def _finish(self, run_dir: Path) -> None:
-        from nptrain.export_tools import describe_check
+        from nptrain.export_tools import describe_check, onnx_output_name
         from nptrain.training.export import export_fx, export_onnx
 
         lg = self.run_cfg.logging
@@ -382,13 +382,16 @@ class Trainer:
             exports["fx"] = export_fx(model, run_dir / "weights" / "model_fx.pt")
             self.log("export fx: " + ("weights/model_fx.pt" if exports["fx"]["ok"] else f"FAILED {exports['fx']['error']}"))
         if lg.onnx_export:
-            exports["onnx"] = res = export_onnx(model, sample, run_dir / "weights" / "model.onnx", lg.onnx_opset)
+            # the same export (names, dynamic batch, opset) as `nptrain export RUN_DIR`
+            exports["onnx"] = res = export_onnx(model, sample, run_dir / "weights" / "model.onnx", lg.onnx_opset,
+                                                output_name=onnx_output_name(self.task))
             if res["ok"]:
-                diff = res.get("max_abs_diff")
-                self.log(f"export onnx: weights/model.onnx (opset {res.get('opset')}), onnxruntime "
-                         + (describe_check(res) if diff is not None else f"not checked: {res.get('check_error')}"))
+                self.log(f"export onnx: weights/model.onnx (opset {res['opset']}, dynamic batch, output "
+                         f"'{res['output_name']}'), onnxruntime {describe_check(res)}")
             else:
                 self.log(f"export onnx: FAILED {res['error']} (weights are saved; the run itself succeeded)")
+        for res in exports.values():  # which weights the files hold, as `nptrain export` says
+            res["weights"] = "best" if best_path.is_file() else "last"
         summary["export"] = exports
         outputs.write_json(run_dir / "summary.json", summary)
         if self.best:
