@@ -70,7 +70,9 @@ def count_flops(model: nn.Module, sample: torch.Tensor) -> Optional[int]:
 
 class Trainer:
     def __init__(self, loaded: LoadedConfig, *, name: str, resume_dir: Optional[Path] = None,
-                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print) -> None:
+                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print,
+                 on_epoch_end: Optional[Callable[[dict[str, Any]], None]] = None, progress_bars: bool = True) -> None:
+        self.on_epoch_end, self.progress_bars = on_epoch_end, progress_bars  # nptrain.train's callback / quiet
         self.loaded, self.run_cfg, self.task = loaded, loaded.run, loaded.model.task
         self.dist: Dist = init_distributed()
         self.log = log if self.dist.main else (lambda _msg: None)
@@ -225,7 +227,7 @@ class Trainer:
             self.log(f"run already finished ({self.start_epoch}/{tr.epochs} epochs): nothing to do "
                      "(raise training.epochs to continue)")
             return run_dir
-        show = self.dist.main and sys.stderr.isatty()
+        show = self.dist.main and sys.stderr.isatty() and self.progress_bars
         tb = outputs.TensorBoard(run_dir / "tensorboard", purge_step=self.start_epoch + 1) \
             if self.dist.main and lg.tensorboard else None
         wall0 = time.perf_counter()
@@ -254,6 +256,8 @@ class Trainer:
             if self.dist.main:
                 self._save_epoch(run_dir, epoch + 1, tb)
                 self.log(self._line(row, tr.epochs))
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(dict(row))
         self.wall = time.perf_counter() - wall0
         if self.pictures is not None:
             self.pictures.flush(self.eval_model())
@@ -430,8 +434,11 @@ def _copy_model(model: nn.Module) -> nn.Module:
 
 
 def run_training(loaded: LoadedConfig, *, name: str, resume_dir: Optional[Path] = None,
-                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print) -> Optional[Path]:
-    trainer = Trainer(loaded, name=name, resume_dir=resume_dir, stop_after_epoch=stop_after_epoch, log=log)
+                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print,
+                 on_epoch_end: Optional[Callable[[dict[str, Any]], None]] = None,
+                 progress_bars: bool = True) -> Optional[Path]:
+    trainer = Trainer(loaded, name=name, resume_dir=resume_dir, stop_after_epoch=stop_after_epoch, log=log,
+                      on_epoch_end=on_epoch_end, progress_bars=progress_bars)
     try:
         return trainer.fit()
     finally:
