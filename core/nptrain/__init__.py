@@ -24,6 +24,9 @@ _LAZY = {
     "export": "nptrain.api.export",
     "compress": "nptrain.api.compress",
     "Run": "nptrain.api.runs",
+    "ClassScores": "nptrain.api.predict",
+    "SegmentationMask": "nptrain.api.predict",
+    "Detections": "nptrain.api.predict",
     "UserError": "nptrain.errors",
     "ConfigError": "nptrain.errors",
 }
@@ -38,4 +41,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["__version__", "hookimpl", "create_model", "load_config", "train", "evaluate", "predict", "export",
-           "compress", "Run", "UserError", "ConfigError"]
+           "compress", "Run", "ClassScores", "SegmentationMask", "Detections", "UserError", "ConfigError"]

@@ -39,7 +39,7 @@ def test_train_returns_the_run_calls_back_each_epoch_and_stays_quiet(trained):
     assert run.best["epoch"] == best["epoch"] and run.best["key"] == "valid_top1_accuracy"
     assert run.metrics["top1_accuracy"] == pytest.approx(best["valid_top1_accuracy"])
     assert run.metrics["top1_accuracy"] > 0.2  # two tiny epochs; chance is 0.1
-    assert [r["epoch"] for r in run.history] == [1.0, 2.0] and run.task == "classification"
+    assert [r["epoch"] for r in run.history] == [1, 2] and run.task == "classification"
     assert run.classes == [str(i) for i in range(10)]
 
 
@@ -56,7 +56,7 @@ def test_evaluate_predict_export_compress_on_the_run(trained, digits_dir):
     preds = nptrain.predict(run, images, topk=3)
     assert [p.image for p in preds] == [str(p) for p in images] and preds.files == []
     for p in preds:
-        assert isinstance(p, nptrain.api.predict.ClassScores) and len(p.top) == 3 and p.files == ()
+        assert isinstance(p, nptrain.ClassScores) and len(p.top) == 3 and p.files == ()
         assert p.probabilities.shape == (10,) and p.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
         assert p.label == run.classes[int(p.probabilities.argmax())] and p.score == pytest.approx(p.probabilities.max())
         assert [t[2] for t in p.top] == sorted((t[2] for t in p.top), reverse=True)

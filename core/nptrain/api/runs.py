@@ -72,10 +72,15 @@ class Run:
 
 
 def _number(text: Optional[str]) -> Any:
-    try:
-        return float(text) if text not in (None, "") else None
-    except ValueError:
-        return text
+    """A CSV cell as the number it was written from (``epoch`` stays an int), None when empty."""
+    if text in (None, ""):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _config_task(run_dir: Path) -> str:
