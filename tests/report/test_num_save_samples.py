@@ -1,5 +1,5 @@
 """logging.num_save_samples and val_samples.png are one mechanism: the N samples chosen once are
-written one PNG each per validation, and val_samples.png draws the first of those same samples."""
+written one PNG each per validation, and val_samples.png draws up to 32 of those same samples."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +30,7 @@ def test_sample_count_and_grid_limit():
     assert vs.grid_limit("classification") == 32 and vs.grid_limit("segmentation") == 16
 
 
-def test_folder_images_are_the_chosen_samples_and_the_grid_shows_the_first_of_them(tmp_path, monkeypatch, png_check):
+def test_folder_images_are_the_chosen_samples_and_the_grid_shows_some_of_them(tmp_path, monkeypatch, png_check):
     dataset = FakeDataset("classification", n=50)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
     loaded = _loaded("classification", 40)
@@ -50,7 +50,9 @@ def test_folder_images_are_the_chosen_samples_and_the_grid_shows_the_first_of_th
     metric = SimpleNamespace(confusion=lambda: None)
     write_best_pictures(tmp_path, loaded=loaded, metric=metric, model=model, dataset=dataset,
                         classes=["cat", "dog", "bird"], device=torch.device("cpu"), epoch=1, log=pytest.fail)
-    assert drawn == [chosen[:32]]  # the grid: the first 32 of the 40 the folders hold
+    # the grid: 32 of the 40 the folders hold, spread over them (so over the split) and in their order
+    positions = vs.sample_indices(40, 32)
+    assert drawn == [[chosen[p] for p in positions]] and drawn[0][0] == chosen[0] and drawn[0][-1] == chosen[-1]
 
 
 @pytest.mark.parametrize("task", ["segmentation", "detection"])

@@ -190,7 +190,7 @@ def _detect(loaded: Any, model: Any, classes: list[str], paths: list[str], score
                              [classes[int(c)] for c in ids])
 
 
-def describe(result: Prediction, classes: Optional[list[str]] = None) -> str:
+def describe(result: Prediction) -> str:
     """The one line ``nptrain predict`` prints for a result."""
     if isinstance(result, ClassScores):
         return f"{result.image}: " + "  ".join(f"{c} ({p:.3f})" for c, _i, p in result.top)

@@ -126,7 +126,7 @@ def _samples(path: Path, loaded: Any, model: torch.nn.Module, dataset: Any, clas
         from nptrain.training.setup import postprocess_config
 
         post = postprocess_config(loaded)
-    # logging.num_save_samples chooses the samples; the picture shows the first of them
+    # logging.num_save_samples chooses the samples; the picture shows up to 32 (16) of them
     samples = vs.collect(model, dataset, task, device=device, memory_format=memory_format, postprocess_config=post,
                          n=vs.sample_count(task, loaded.run.logging.num_save_samples), limit=vs.grid_limit(task))
     if task == "classification":

@@ -13,7 +13,7 @@ transforms, normalisation undone).
 ``logging.num_save_samples: N`` (NetsPresso Trainer's field) chooses the samples for both pictures
 of predictions a run draws: the N spread over the split are written one PNG each at every
 validation (``samples/epoch_NNNN/``, :mod:`nptrain.training.samples`), and ``val_samples.png``
-shows the first :func:`grid_limit` of those same N (0, the default: no folders, and the picture
+shows :func:`grid_limit` of those same N, spread over them (0, the default: no folders, and the picture
 shows :data:`NUM_SAMPLES`, or :data:`NUM_SEG_SAMPLES` for segmentation).
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def sample_count(task: str, num_save_samples: int = 0) -> int:
 
 
 def grid_limit(task: str) -> int:
-    """How many of the chosen samples ``val_samples.png`` shows (the first ones)."""
+    """How many of the chosen samples ``val_samples.png`` shows (spread over them)."""
     return MAX_SEG_GRID if task == "segmentation" else MAX_GRID
 
 
@@ -68,9 +68,9 @@ def display_image(image: torch.Tensor, transform: Any) -> np.ndarray:
 def collect(model: torch.nn.Module, dataset: Any, task: str, *, device: torch.device,
             memory_format: torch.memory_format = torch.contiguous_format, postprocess_config: Any = None,
             n: Optional[int] = None, limit: Optional[int] = None) -> list[dict[str, Any]]:
-    """Run ``model`` on the ``n`` chosen validation samples (the first ``limit`` of them): per sample
-    its dataset ``index``, the display image, the target and the prediction (``probs``, ``mask`` or
-    ``boxes``/``scores``/``classes`` in input pixels)."""
+    """Run ``model`` on the ``n`` chosen validation samples (at most ``limit`` of them, spread over the
+    chosen ones so they still cover the split): per sample its dataset ``index``, the display image,
+    the target and the prediction (``probs``, ``mask`` or ``boxes``/``scores``/``classes`` in input pixels)."""
     from nptrain.training.setup import main_output
 
     n = n or sample_count(task)
@@ -78,7 +78,10 @@ def collect(model: torch.nn.Module, dataset: Any, task: str, *, device: torch.de
     model.eval()
     out = []
     try:
-        for i in sample_indices(len(dataset), n)[:limit]:
+        chosen = sample_indices(len(dataset), n)
+        if limit is not None and len(chosen) > limit:
+            chosen = [chosen[k] for k in sample_indices(len(chosen), limit)]
+        for i in chosen:
             image, target = dataset[(i, 0)]
             pred = main_output(model(image[None].to(device, memory_format=memory_format))).float().cpu()
             item: dict[str, Any] = {"index": i, "image": display_image(image, dataset.transform), "target": target}
