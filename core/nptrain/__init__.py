@@ -17,6 +17,18 @@ hookimpl = pluggy.HookimplMarker("nptrain")
 _LAZY = {
     "create_model": "nptrain.modeling.api",
     "load_config": "nptrain.config.loader",
+    # the Python API the CLI commands call (docs/python.md)
+    "train": "nptrain.api.train",
+    "evaluate": "nptrain.api.evaluate",
+    "predict": "nptrain.api.predict",
+    "export": "nptrain.api.export",
+    "compress": "nptrain.api.compress",
+    "Run": "nptrain.api.runs",
+    "ClassScores": "nptrain.api.predict",
+    "SegmentationMask": "nptrain.api.predict",
+    "Detections": "nptrain.api.predict",
+    "UserError": "nptrain.errors",
+    "ConfigError": "nptrain.errors",
 }
 
 
@@ -28,4 +40,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'nptrain' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "hookimpl", "create_model", "load_config"]
+__all__ = ["__version__", "hookimpl", "create_model", "load_config", "train", "evaluate", "predict", "export",
+           "compress", "Run", "ClassScores", "SegmentationMask", "Detections", "UserError", "ConfigError"]

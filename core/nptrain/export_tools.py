@@ -4,9 +4,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
@@ -14,36 +15,94 @@ from torch import nn
 from nptrain.errors import UserError
 
 TOLERANCE = 1e-4
+DYNAMO_MIN_OPSET = 18  # torch 2.13's dynamo exporter writes opset 18 or newer, never older
+INPUT_NAME = "images"
+
+
+def onnx_output_name(task: Optional[str]) -> str:
+    """The ONNX output's name for a task: detection models output raw predictions (boxes,
+    objectness and class scores per anchor), the others class logits (per pixel for segmentation)."""
+    return "predictions" if task == "detection" else "logits"
 
 
 def export_onnx_checked(model: nn.Module, sample: torch.Tensor, path: Path, *, opset: int,
-                        dynamic_batch: bool) -> dict[str, Any]:
-    """Export with the TorchScript-based exporter (it writes exactly the opset asked for, unlike the
-    dynamo exporter that may bump it), then compare onnxruntime with PyTorch; raises on mismatch."""
+                        dynamic_batch: bool = True, output_name: str = "logits") -> dict[str, Any]:
+    """The one ONNX export of nptrain (``run``, ``export``, ``quantize``, ``benchmark``): input
+    ``images``, output ``output_name``, the batch axis dynamic unless ``dynamic_batch`` is false, and
+    exactly the opset asked for, then onnxruntime compared with PyTorch on ``sample`` (and on its
+    first image alone when the batch is dynamic). Raises UserError on failure or mismatch.
+
+    Opsets from 18 use the dynamo exporter (torch's default); older ones the TorchScript exporter,
+    the only one that still writes them."""
+    model = copy.deepcopy(model).eval().cpu().to(memory_format=torch.contiguous_format)
+    sample = sample.detach().cpu().contiguous()
+    if dynamic_batch and sample.shape[0] < 2:  # torch.export specialises a batch of 1 to a constant
+        sample = torch.cat([sample, sample])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # written beside the destination and renamed once checked: a failed export never replaces a good file
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        res = _export_and_check(model, sample, tmp, opset=opset, dynamic_batch=dynamic_batch, output_name=output_name)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"ok": True, "path": str(path), **res}
+
+
+def _export_and_check(model: nn.Module, sample: torch.Tensor, path: Path, *, opset: int, dynamic_batch: bool,
+                      output_name: str) -> dict[str, Any]:
     import onnx
     import onnxruntime as ort
 
-    model = copy.deepcopy(model).eval().cpu()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    axes = {"images": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
+    exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "torchscript"
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (sample,), str(path), dynamo=False, opset_version=opset,
-                              input_names=["images"], output_names=["output"], dynamic_axes=axes)
+        with _quiet_exporter():
+            if exporter == "dynamo":
+                shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+                program = torch.onnx.export(model, (sample,), dynamo=True, opset_version=opset,
+                                            dynamic_shapes=shapes, input_names=[INPUT_NAME],
+                                            output_names=[output_name], external_data=False)
+                program.save(str(path))
+            else:
+                axes = {INPUT_NAME: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
+                torch.onnx.export(model, (sample,), str(path), dynamo=False, opset_version=opset,
+                                  input_names=[INPUT_NAME], output_names=[output_name], dynamic_axes=axes)
     except Exception as exc:  # noqa: BLE001 - an unsupported op for that opset is the user's to know
-        raise UserError(f"ONNX export (opset {opset}) failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
-    written = next(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx"))
+        raise UserError(f"ONNX export (opset {opset}, {exporter} exporter) failed: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
+    written = next((o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:
-        raise UserError(f"ONNX export wrote opset {written}, not the requested {opset}")
+        raise UserError(f"ONNX export wrote opset {written}, not the requested {opset} (the {exporter} exporter "
+                        f"writes {'opsets 18 and newer' if exporter == 'dynamo' else 'opsets below 18'})")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = model(sample)
-    got = torch.from_numpy(sess.run(None, {"images": sample.numpy()})[0])
+    got = torch.from_numpy(sess.run(None, {INPUT_NAME: sample.numpy()})[0])
     res = compare_outputs(expected, got)
+    if dynamic_batch:  # the batch axis really is dynamic: one image alone gives the same numbers
+        one = torch.from_numpy(sess.run(None, {INPUT_NAME: sample[:1].numpy()})[0])
+        res["max_abs_diff"] = max(res["max_abs_diff"], compare_outputs(expected[:1], one)["max_abs_diff"])
     if res["max_abs_diff"] > TOLERANCE * max(res["scale"], 1.0):
         raise UserError(f"ONNX output differs from PyTorch (max abs diff {res['max_abs_diff']:.3g})")
-    return {"path": str(path), "opset": written, **res}
+    return {"opset": written, "exporter": exporter, "dynamic_batch": dynamic_batch,
+            "input_name": INPUT_NAME, "output_name": output_name, **res}
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporters print and log warnings (opset notes, TorchScript deprecation) the user cannot act on."""
+    import logging
+
+    log = logging.getLogger("torch.onnx")
+    old_level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(old_level)
 
 
 def compare_outputs(expected: torch.Tensor, got: torch.Tensor) -> dict[str, Any]:

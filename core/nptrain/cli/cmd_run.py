@@ -1,6 +1,7 @@
 """``nptrain run CONFIG... [key=value...] [--resume RUN_DIR] [--nproc N]``.
 
-Relative paths inside configs (data folders, checkpoints, output_dir) are resolved against the
+The work is :func:`nptrain.api.train.train` (``nptrain.train`` in Python); this module parses the
+command line. Relative paths inside configs (data folders, checkpoints, output_dir) are resolved against the
 current directory. ``--nproc N`` re-launches the same command under
 ``torch.distributed.run`` (torchrun) with N processes; ``torchrun -m nptrain run ...`` works directly.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from nptrain.pickles import TRUST_HELP
 
@@ -60,46 +60,12 @@ def _reparse(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.errors import UserError
-
     args = _reparse(args)
-
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return _launch_torchrun(args)
+    from nptrain.api.train import train
     from nptrain.cli.cmd_config import split_items
-    from nptrain.config.loader import load_config
-    from nptrain.training.engine import run_training
-    from nptrain.training.outputs import run_name_problem
 
-    if args.name is not None and run_name_problem(args.name):
-        raise UserError(f"--name {args.name!r} {run_name_problem(args.name)}; "
-                        "the run directory is <logging.output_dir>/<task>/<name>")
     paths, overrides = split_items(args.items)
-    resume = Path(args.resume) if args.resume else None
-    if resume is not None:
-        if not (resume / "weights" / "last_optimizer.pt").is_file():
-            raise UserError(f"--resume {resume}: no weights/last_optimizer.pt there (not a run directory?)")
-        if not paths:
-            paths = [str(resume / "config.yaml")]
-    if not paths:
-        raise UserError("no config file given (nptrain run CONFIG.yaml)")
-    loaded = load_config(paths, overrides, for_run=True)
-    from nptrain.modeling.builder import check_buildable
-
-    check_buildable(loaded.resolved)  # as config check does: refused params fail before anything is written
-    note = loaded.netspresso.ignored_note()
-    if note and os.environ.get("RANK", "0") == "0":
-        print(note, flush=True)
-    name = args.name or loaded.run.logging.run_name or loaded.model.name or Path(paths[-1]).stem
-    if resume is None and run_name_problem(name):
-        if not args.name and not loaded.run.logging.run_name and loaded.model.name:
-            raise loaded.located.error(("model", "name"), f"{run_name_problem(name)}, so it cannot name the run "
-                                       "directory; pass --name NAME")
-        raise UserError(f"run name {name!r} (from {paths[-1]}) {run_name_problem(name)}; pass --name NAME")
-    if resume is not None:
-        name = resume.name
-    from nptrain.pickles import command_pickles, named_in_overrides
-
-    with command_pickles(args.trust_pickle, named_in_overrides(overrides)):
-        run_training(loaded, name=name, resume_dir=resume)
+    train(paths, overrides, name=args.name, resume=args.resume, trust_pickle=args.trust_pickle)
     return 0

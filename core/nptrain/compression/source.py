@@ -19,6 +19,7 @@ class ModelSource:
     num_classes: int
     run_dir: Optional[Path] = None
     name: str = "model"
+    weights: Optional[Path] = None  # the run's weights file the model holds (None: a config or fx file)
 
 
 def _input_shape(loaded, summary: dict, override: Optional[int]) -> tuple[int, int, int]:
@@ -36,8 +37,9 @@ def _input_shape(loaded, summary: dict, override: Optional[int]) -> tuple[int, i
 
 
 def load_model_source(target: str, *, input_size: Optional[int] = None, num_classes: Optional[int] = None,
-                      overrides: tuple[str, ...] = ()) -> ModelSource:
-    """``target``: a run directory (rebuilt from config.yaml + weights/best.safetensors, nothing
+                      overrides: tuple[str, ...] = (), weights: Optional[str] = None) -> ModelSource:
+    """``target``: a run directory (rebuilt from config.yaml + weights/best.safetensors, else
+    last.safetensors, or exactly ``weights/<weights>.safetensors`` when ``weights`` is given; nothing
     unpickled), a YAML config (its model.checkpoint is loaded), or an fx GraphModule ``.pt``
     (unpickled: the command line named it)."""
     from nptrain.config.loader import load_config
@@ -67,15 +69,16 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
     if not n:
         n = _classes_from_data(loaded) or 1000
     if run_dir is not None:
-        weights = next((run_dir / "weights" / f for f in ("best.safetensors", "last.safetensors")
-                        if (run_dir / "weights" / f).is_file()), None)
-        if weights is None:
-            raise UserError(f"{run_dir}: no weights/best.safetensors or weights/last.safetensors")
-        model = load_run_model(run_dir, loaded, n, weights, log=lambda m: None)
+        names = (f"{weights}.safetensors",) if weights else ("best.safetensors", "last.safetensors")
+        weights_path = next((run_dir / "weights" / f for f in names if (run_dir / "weights" / f).is_file()), None)
+        if weights_path is None:
+            raise UserError(f"{run_dir}: no " + " or ".join(f"weights/{f}" for f in names))
+        model = load_run_model(run_dir, loaded, n, weights_path, log=lambda m: None)
     else:
         model = build_task_model(loaded, n, log=lambda m: None)
     name = (loaded.model.name or path.stem) if loaded is not None else path.stem
-    return ModelSource(model.eval(), loaded, _input_shape(loaded, summary, input_size), n, run_dir, name)
+    return ModelSource(model.eval(), loaded, _input_shape(loaded, summary, input_size), n, run_dir, name,
+                       weights_path if run_dir is not None else None)
 
 
 def _classes_from_data(loaded) -> int:

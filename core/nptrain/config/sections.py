@@ -106,7 +106,7 @@ class LoggingConfig:
     plot: bool = True
     fx_export: bool = True
     onnx_export: bool = True
-    onnx_opset: PositiveInt = 18  # the lowest the torch 2.13 (dynamo) exporter writes
+    onnx_opset: PositiveInt = 18  # 18+: the dynamo exporter; below: the TorchScript one (nptrain.export_tools)
     # at each validation, write the first N validation images with their predictions to samples/
     num_save_samples: Annotated[int, Range(ge=0, le=256)] = 0
     model_save_options: ModelSaveOptions = attrs.Factory(ModelSaveOptions)

@@ -126,14 +126,22 @@ def _samples(path: Path, loaded: Any, model: torch.nn.Module, dataset: Any, clas
         from nptrain.training.setup import postprocess_config
 
         post = postprocess_config(loaded)
-    samples = vs.collect(model, dataset, task, device=device, memory_format=memory_format, postprocess_config=post)
+    # logging.num_save_samples chooses the samples; the picture shows up to 32 (16) of them
+    samples = vs.collect(model, dataset, task, device=device, memory_format=memory_format, postprocess_config=post,
+                         n=vs.sample_count(task, loaded.run.logging.num_save_samples), limit=vs.grid_limit(task))
     if task == "classification":
         vs.plot_classification(path, samples, classes)
     elif task == "segmentation":
-        from nptrain.report.palette import dataset_palette
-
-        masks = [dataset.samples[0][1]] if len(dataset) else []
-        colors = dataset_palette(loaded, len(classes), masks)
-        vs.plot_segmentation(path, samples, classes, colors, loaded.run.data.ignore_index)
+        vs.plot_segmentation(path, samples, classes, sample_colors(loaded, dataset, classes),
+                             loaded.run.data.ignore_index)
     elif task == "detection":
         vs.plot_detection(path, samples, classes)
+
+
+def sample_colors(loaded: Any, dataset: Any, classes: list[str]) -> list[tuple[int, int, int]]:
+    """The class colours of the sample pictures: the dataset's palette (``data.pallete``, else its masks')."""
+    from nptrain.report.palette import dataset_palette
+
+    segmentation = loaded.model.task == "segmentation"
+    masks = [dataset.samples[0][1]] if segmentation and len(dataset) and hasattr(dataset, "samples") else []
+    return dataset_palette(loaded, len(classes), masks)

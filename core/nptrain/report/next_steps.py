@@ -30,7 +30,7 @@ def next_steps(run_dir: Path, image: Optional[Path] = None) -> list[str]:
         "next:",
         f"  nptrain evaluate {run}  # metrics on the validation split",
         f"  nptrain predict {run} {target} -o {shlex.quote(str(run_dir / 'predictions'))}",
-        f"  nptrain export {run} --format onnx  # or fx; --opset N, --dynamic-batch",
+        f"  nptrain export {run} --format onnx  # or fx; --weights last, --opset N -> exports/",
         f"  nptrain compress {run} --ratio 0.5  # structured pruning, then retrain.yaml",
         f"  nptrain run --resume {run} training.epochs=N  # train longer",
     ]

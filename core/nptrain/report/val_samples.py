@@ -9,6 +9,12 @@
 The samples are spread evenly over the validation split (the same ones at every refresh, so
 successive best epochs compare directly) and shown as the model sees them (after the inference
 transforms, normalisation undone).
+
+``logging.num_save_samples: N`` (NetsPresso Trainer's field) chooses the samples for both pictures
+of predictions a run draws: the N spread over the split are written one PNG each at every
+validation (``samples/epoch_NNNN/``, :mod:`nptrain.training.samples`), and ``val_samples.png``
+shows :func:`grid_limit` of those same N, spread over them (0, the default: no folders, and the picture
+shows :data:`NUM_SAMPLES`, or :data:`NUM_SEG_SAMPLES` for segmentation).
 """
 from __future__ import annotations
 
@@ -24,6 +30,17 @@ NUM_SAMPLES = 16  # classification / detection images per picture (NetsPresso sa
 NUM_SEG_SAMPLES = 8  # segmentation shows three panels per sample
 DET_SCORE = 0.3  # lowest score drawn, as `nptrain predict` does by default
 RIGHT, WRONG = "#1a7f37", "#cf222e"
+MAX_GRID, MAX_SEG_GRID = 32, 16  # the most val_samples.png shows, so it stays readable
+
+
+def sample_count(task: str, num_save_samples: int = 0) -> int:
+    """How many validation samples are chosen: ``logging.num_save_samples``, else the picture's default."""
+    return num_save_samples or (NUM_SEG_SAMPLES if task == "segmentation" else NUM_SAMPLES)
+
+
+def grid_limit(task: str) -> int:
+    """How many of the chosen samples ``val_samples.png`` shows (spread over them)."""
+    return MAX_SEG_GRID if task == "segmentation" else MAX_GRID
 
 
 def sample_indices(size: int, n: int) -> list[int]:
@@ -50,20 +67,24 @@ def display_image(image: torch.Tensor, transform: Any) -> np.ndarray:
 @torch.no_grad()
 def collect(model: torch.nn.Module, dataset: Any, task: str, *, device: torch.device,
             memory_format: torch.memory_format = torch.contiguous_format, postprocess_config: Any = None,
-            n: Optional[int] = None) -> list[dict[str, Any]]:
-    """Run ``model`` on the chosen validation samples: per sample the display image, the target
-    and the prediction (``probs``, ``mask`` or ``boxes``/``scores``/``classes`` in input pixels)."""
+            n: Optional[int] = None, limit: Optional[int] = None) -> list[dict[str, Any]]:
+    """Run ``model`` on the ``n`` chosen validation samples (at most ``limit`` of them, spread over the
+    chosen ones so they still cover the split): per sample its dataset ``index``, the display image,
+    the target and the prediction (``probs``, ``mask`` or ``boxes``/``scores``/``classes`` in input pixels)."""
     from nptrain.training.setup import main_output
 
-    n = n or (NUM_SEG_SAMPLES if task == "segmentation" else NUM_SAMPLES)
+    n = n or sample_count(task)
     was_training = model.training
     model.eval()
     out = []
     try:
-        for i in sample_indices(len(dataset), n):
+        chosen = sample_indices(len(dataset), n)
+        if limit is not None and len(chosen) > limit:
+            chosen = [chosen[k] for k in sample_indices(len(chosen), limit)]
+        for i in chosen:
             image, target = dataset[(i, 0)]
             pred = main_output(model(image[None].to(device, memory_format=memory_format))).float().cpu()
-            item: dict[str, Any] = {"image": display_image(image, dataset.transform), "target": target}
+            item: dict[str, Any] = {"index": i, "image": display_image(image, dataset.transform), "target": target}
             if task == "classification":
                 item["probs"] = pred.softmax(-1)[0]
             elif task == "segmentation":

@@ -70,7 +70,9 @@ def count_flops(model: nn.Module, sample: torch.Tensor) -> Optional[int]:
 
 class Trainer:
     def __init__(self, loaded: LoadedConfig, *, name: str, resume_dir: Optional[Path] = None,
-                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print) -> None:
+                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print,
+                 on_epoch_end: Optional[Callable[[dict[str, Any]], None]] = None, progress_bars: bool = True) -> None:
+        self.on_epoch_end, self.progress_bars = on_epoch_end, progress_bars  # nptrain.train's callback / quiet
         self.loaded, self.run_cfg, self.task = loaded, loaded.run, loaded.model.task
         self.dist: Dist = init_distributed()
         self.log = log if self.dist.main else (lambda _msg: None)
@@ -248,7 +250,7 @@ class Trainer:
             self.log(f"run already finished ({self.start_epoch}/{tr.epochs} epochs): nothing to do "
                      "(raise training.epochs to continue)")
             return run_dir
-        show = self.dist.main and sys.stderr.isatty()
+        show = self.dist.main and sys.stderr.isatty() and self.progress_bars
         tb = outputs.TensorBoard(run_dir / "tensorboard", purge_step=self.start_epoch + 1) \
             if self.dist.main and lg.tensorboard else None
         wall0 = time.perf_counter()
@@ -277,6 +279,8 @@ class Trainer:
             if self.dist.main:
                 self._save_epoch(run_dir, epoch + 1, tb)
                 self.log(self._line(row, tr.epochs))
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(dict(row))
         self.wall = time.perf_counter() - wall0
         if self.distiller is not None:  # training is over: the exported copy carries no feature hooks
             self.distiller.close()
@@ -375,7 +379,7 @@ class Trainer:
             tb.log(self.history[-1], epoch)
 
     def _finish(self, run_dir: Path) -> None:
-        from nptrain.export_tools import describe_check
+        from nptrain.export_tools import describe_check, onnx_output_name
         from nptrain.training.export import export_fx, export_onnx
 
         lg = self.run_cfg.logging
@@ -407,13 +411,16 @@ class Trainer:
             exports["fx"] = export_fx(model, run_dir / "weights" / "model_fx.pt")
             self.log("export fx: " + ("weights/model_fx.pt" if exports["fx"]["ok"] else f"FAILED {exports['fx']['error']}"))
         if lg.onnx_export:
-            exports["onnx"] = res = export_onnx(model, sample, run_dir / "weights" / "model.onnx", lg.onnx_opset)
+            # the same export (names, dynamic batch, opset) as `nptrain export RUN_DIR`
+            exports["onnx"] = res = export_onnx(model, sample, run_dir / "weights" / "model.onnx", lg.onnx_opset,
+                                                output_name=onnx_output_name(self.task))
             if res["ok"]:
-                diff = res.get("max_abs_diff")
-                self.log(f"export onnx: weights/model.onnx (opset {res.get('opset')}), onnxruntime "
-                         + (describe_check(res) if diff is not None else f"not checked: {res.get('check_error')}"))
+                self.log(f"export onnx: weights/model.onnx (opset {res['opset']}, dynamic batch, output "
+                         f"'{res['output_name']}'), onnxruntime {describe_check(res)}")
             else:
                 self.log(f"export onnx: FAILED {res['error']} (weights are saved; the run itself succeeded)")
+        for res in exports.values():  # which weights the files hold, as `nptrain export` says
+            res["weights"] = "best" if best_path.is_file() else "last"
         summary["export"] = exports
         outputs.write_json(run_dir / "summary.json", summary)
         if self.best:
@@ -452,8 +459,11 @@ def _copy_model(model: nn.Module) -> nn.Module:
 
 
 def run_training(loaded: LoadedConfig, *, name: str, resume_dir: Optional[Path] = None,
-                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print) -> Optional[Path]:
-    trainer = Trainer(loaded, name=name, resume_dir=resume_dir, stop_after_epoch=stop_after_epoch, log=log)
+                 stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print,
+                 on_epoch_end: Optional[Callable[[dict[str, Any]], None]] = None,
+                 progress_bars: bool = True) -> Optional[Path]:
+    trainer = Trainer(loaded, name=name, resume_dir=resume_dir, stop_after_epoch=stop_after_epoch, log=log,
+                      on_epoch_end=on_epoch_end, progress_bars=progress_bars)
     try:
         return trainer.fit()
     finally:

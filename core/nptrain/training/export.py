@@ -1,18 +1,16 @@
-"""End-of-run exports: a torch.fx GraphModule (``model_fx.pt``) and ONNX (``model.onnx``) checked
-against onnxruntime. Failures come back as messages; the run's weights are already saved."""
+"""Exports that report failure instead of raising: a torch.fx GraphModule (``model_fx.pt``) and ONNX
+checked against onnxruntime. ``run`` uses them at its end (the run's weights are already saved);
+``nptrain export`` turns a failure into an error."""
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from nptrain.export_tools import compare_outputs
 
 
 def export_fx(model: nn.Module, path: Path) -> dict[str, Any]:
@@ -28,45 +26,19 @@ def export_fx(model: nn.Module, path: Path) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
 
 
-def export_onnx(model: nn.Module, sample: torch.Tensor, path: Path, opset: int) -> dict[str, Any]:
-    """Export with a dynamic batch axis and compare onnxruntime with eager torch on ``sample``."""
-    # the usual layout: a channels_last training run exports the same file as any other
-    model = copy.deepcopy(model).eval().cpu().to(memory_format=torch.contiguous_format)
-    sample = sample.cpu().contiguous()
-    log = io.StringIO()
-    import logging
+def export_onnx(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, *,
+                output_name: str = "logits", dynamic_batch: bool = True) -> dict[str, Any]:
+    """:func:`nptrain.export_tools.export_onnx_checked` (the export ``nptrain export`` runs too), with
+    a failure returned as ``{"ok": False, "error": ...}``: at the end of a run the weights are saved
+    and the run succeeded whatever the export does."""
+    from nptrain.errors import UserError
+    from nptrain.export_tools import export_onnx_checked
 
-    # the dynamo exporter logs warnings (opset bumps, missing torchvision ops) through `logging`
-    quiet = logging.getLogger("torch.onnx")
-    old_level = quiet.level
-    quiet.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            warnings.simplefilter("ignore")
-            batch = torch.export.Dim("batch", min=1, max=4096)
-            program = torch.onnx.export(model, (sample,), dynamo=True, opset_version=opset,
-                                        dynamic_shapes=({0: batch},), input_names=["images"],
-                                        output_names=["logits"], external_data=False)
-            program.save(str(path))
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
-    finally:
-        quiet.setLevel(old_level)
-    out: dict[str, Any] = {"ok": True, "path": str(path)}
-    try:
-        import onnx
-        import onnxruntime as ort
-
-        out["opset"] = next((o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")), None)
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        with torch.no_grad():
-            expected = model(sample)
-        got = sess.run(None, {sess.get_inputs()[0].name: sample.numpy()})[0]
-        out.update(compare_outputs(expected, torch.from_numpy(got)))
-        if sample.shape[0] > 1:  # the batch axis really is dynamic
-            one = sess.run(None, {sess.get_inputs()[0].name: sample[:1].numpy()})[0]
-            out["max_abs_diff"] = max(out["max_abs_diff"],
-                                      compare_outputs(expected[:1], torch.from_numpy(one))["max_abs_diff"])
-    except Exception as exc:  # noqa: BLE001 - includes NaN/inf at different places (UserError)
-        out["check_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-    return out
+        return export_onnx_checked(model, sample, path, opset=opset, dynamic_batch=dynamic_batch,
+                                   output_name=output_name)
+    except UserError as exc:
+        return {"ok": False, "error": str(exc), "opset": opset}
+    except Exception as exc:  # noqa: BLE001 - e.g. onnxruntime refusing the file: reported, never fatal
+        return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                "opset": opset}

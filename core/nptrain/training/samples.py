@@ -1,9 +1,10 @@
-"""``logging.num_save_samples``: the first N validation images with the model's predictions, as PNGs.
-
-Written at each validation to ``samples/epoch_NNNN/NNN.png`` so the run shows what the model does as
-it trains (NetsPresso Trainer's image saver, same field). Classification: the image with the predicted
-and true class written above it; segmentation: image | ground truth | prediction side by side;
-detection: ground-truth boxes | predicted boxes (score >= 0.3).
+"""``logging.num_save_samples: N``: the N validation samples that ``val_samples.png`` also draws
+from (:mod:`nptrain.report.val_samples` chooses them, spread over the split, and predicts them),
+written one PNG each at every validation to ``samples/epoch_NNNN/NNN.png``, so the run shows what the
+model does as it trains (NetsPresso Trainer's image saver, same field). Classification: the image
+with the predicted and true class written above it; segmentation: image | ground truth | prediction
+side by side, in the dataset's palette; detection: ground-truth boxes | predicted boxes
+(score >= 0.3, as in val_samples.png).
 """
 from __future__ import annotations
 
@@ -18,22 +19,6 @@ from PIL import Image, ImageDraw
 from nptrain.training_io import atomic_write_bytes
 
 MIN_SIDE = 128  # small training images are enlarged so captions and masks stay readable
-DRAW_SCORE = 0.3
-
-
-def _picture(image: torch.Tensor, dataset: Any) -> Image.Image:
-    """The network input as the RGB picture it came from: ``normalize`` undone when the pipeline has one."""
-    from nptrain.data.transforms import Normalize
-
-    steps = getattr(getattr(dataset, "transform", None), "transforms", [])
-    for step in reversed(steps):
-        if isinstance(step, Normalize):
-            mean = torch.tensor(step.mean, dtype=image.dtype).view(-1, 1, 1)
-            std = torch.tensor(step.std, dtype=image.dtype).view(-1, 1, 1)
-            image = image * std + mean
-            break
-    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
 
 
 def _enlarge(picture: Image.Image, nearest: bool = False) -> Image.Image:
@@ -44,30 +29,18 @@ def _enlarge(picture: Image.Image, nearest: bool = False) -> Image.Image:
     return picture.resize(size, Image.NEAREST if nearest else Image.BILINEAR)
 
 
-def _mask_picture(mask: torch.Tensor, colors: list[tuple[int, int, int]]) -> Image.Image:
-    lut = np.array(colors + [(255, 255, 255)] * (256 - len(colors)), dtype=np.uint8)  # ignore_index: white
-    return Image.fromarray(lut[mask.clamp(0, 255).to(torch.uint8).numpy()])
-
-
-def _classification(picture: Image.Image, logits: torch.Tensor, label: int, classes: list[str]) -> Image.Image:
-    prob = logits.float().softmax(-1)
-    pred = int(prob.argmax())
+def _classification(picture: Image.Image, probs: torch.Tensor, label: int, classes: list[str]) -> Image.Image:
+    pred = int(probs.argmax())
     picture = _enlarge(picture)
     canvas = Image.new("RGB", (picture.width, picture.height + 28), (255, 255, 255))
     canvas.paste(picture, (0, 28))
     draw = ImageDraw.Draw(canvas)
-    draw.text((3, 1), f"pred {classes[pred]} {float(prob[pred]):.2f}", fill=(0, 90, 0) if pred == label else (200, 0, 0))
+    draw.text((3, 1), f"pred {classes[pred]} {float(probs[pred]):.2f}", fill=(0, 90, 0) if pred == label else (200, 0, 0))
     draw.text((3, 14), f"true {classes[label]}", fill=(0, 0, 0))
     return canvas
 
 
-def _segmentation(picture: Image.Image, logits: torch.Tensor, mask: torch.Tensor, colors) -> Image.Image:
-    import torch.nn.functional as F
-
-    if tuple(logits.shape[-2:]) != tuple(mask.shape[-2:]):
-        logits = F.interpolate(logits[None].float(), size=mask.shape[-2:], mode="bilinear", align_corners=False)[0]
-    panels = [_enlarge(picture), _enlarge(_mask_picture(mask, colors), True),
-              _enlarge(_mask_picture(logits.argmax(0), colors), True)]
+def _side_by_side(panels: list[Image.Image]) -> Image.Image:
     canvas = Image.new("RGB", (sum(p.width for p in panels), panels[0].height), (255, 255, 255))
     x = 0
     for panel in panels:
@@ -76,48 +49,52 @@ def _segmentation(picture: Image.Image, logits: torch.Tensor, mask: torch.Tensor
     return canvas
 
 
-def save_samples(model: torch.nn.Module, dataset: Any, loaded: Any, classes: list[str], count: int,
-                 out_dir: Path, device: torch.device) -> int:
-    """Predict the first ``count`` validation images and write one PNG each; returns how many were written."""
-    from nptrain.report.palette import class_colors
-    from nptrain.training.setup import main_output
+def _segmentation(picture: Image.Image, pred: torch.Tensor, truth: torch.Tensor, colors) -> Image.Image:
+    from nptrain.report.val_samples import colorize
 
-    task = loaded.model.task
-    colors = class_colors(len(classes), loaded.run.data.pallete)
-    n = min(count, len(dataset))
-    model.eval()
-    with torch.no_grad():
-        for i in range(n):
-            image, target = dataset[(i, 0)]
-            out = main_output(model(image[None].to(device)))[0].cpu()
-            picture = _picture(image, dataset)
-            if task == "classification":
-                result = _classification(picture, out, int(target["label"]), classes)
-            elif task == "segmentation":
-                result = _segmentation(picture, out, target["mask"], colors)
-            else:
-                result = _detection(picture, out, target, loaded, classes, tuple(image.shape[-2:]))
-            buf = io.BytesIO()
-            result.save(buf, format="PNG")
-            atomic_write_bytes(out_dir / f"{i:03d}.png", buf.getvalue())
-    return n
+    return _side_by_side([_enlarge(picture), _enlarge(Image.fromarray(colorize(truth, colors)), True),
+                          _enlarge(Image.fromarray(colorize(pred, colors)), True)])
 
 
-def _detection(picture: Image.Image, raw: torch.Tensor, target: dict, loaded: Any, classes: list[str],
-               size: tuple[int, int]) -> Image.Image:
-    """Ground-truth boxes | predicted boxes (score >= DRAW_SCORE), enlarged together with their picture."""
+def _detection(picture: Image.Image, sample: dict[str, Any], classes: list[str]) -> Image.Image:
+    """Ground-truth boxes | predicted boxes, enlarged together with their picture."""
     from nptrain.detection.draw import draw_detections
-    from nptrain.detection.postprocess import postprocess
-    from nptrain.training.setup import postprocess_config
 
-    det = postprocess(raw[None], postprocess_config(loaded, score_thresh=DRAW_SCORE), image_size=size)[0]
     big = _enlarge(picture)
     scale = big.width / picture.width
+    target = sample["target"]
     truth = torch.as_tensor(target.get("boxes", torch.zeros(0, 4)), dtype=torch.float32).reshape(-1, 4)
     truth_classes = torch.as_tensor(target.get("classes", torch.zeros(0)), dtype=torch.long).reshape(-1)
-    panels = [draw_detections(big, truth * scale, torch.ones(len(truth)), truth_classes, classes),
-              draw_detections(big, det.boxes * scale, det.scores, det.classes, classes)]
-    canvas = Image.new("RGB", (panels[0].width * 2, panels[0].height), (255, 255, 255))
-    canvas.paste(panels[0], (0, 0))
-    canvas.paste(panels[1], (panels[0].width, 0))
-    return canvas
+    return _side_by_side([draw_detections(big, truth * scale, torch.ones(len(truth)), truth_classes, classes),
+                          draw_detections(big, sample["boxes"] * scale, sample["scores"], sample["classes"], classes)])
+
+
+def render_sample(sample: dict[str, Any], task: str, classes: list[str], colors) -> Image.Image:
+    """One sample of :func:`nptrain.report.val_samples.collect` as a picture of its own."""
+    picture = Image.fromarray(np.ascontiguousarray(sample["image"])).convert("RGB")
+    if task == "classification":
+        return _classification(picture, sample["probs"], int(sample["target"]["label"]), classes)
+    if task == "segmentation":
+        return _segmentation(picture, sample["mask"], sample["target"]["mask"], colors)
+    return _detection(picture, sample, classes)
+
+
+def save_samples(model: torch.nn.Module, dataset: Any, loaded: Any, classes: list[str], count: int,
+                 out_dir: Path, device: torch.device) -> int:
+    """Predict the ``count`` chosen validation samples and write one PNG each; returns how many were written."""
+    from nptrain.report import val_samples as vs
+    from nptrain.report.best_epoch import sample_colors
+
+    task = loaded.model.task
+    post = None
+    if task == "detection":
+        from nptrain.training.setup import postprocess_config
+
+        post = postprocess_config(loaded)
+    samples = vs.collect(model, dataset, task, device=device, postprocess_config=post, n=count)
+    colors = sample_colors(loaded, dataset, classes) if task == "segmentation" else []
+    for k, sample in enumerate(samples):
+        buf = io.BytesIO()
+        render_sample(sample, task, classes, colors).save(buf, format="PNG")
+        atomic_write_bytes(out_dir / f"{k:03d}.png", buf.getvalue())
+    return len(samples)
