@@ -235,7 +235,7 @@ def test_two_process_ddp_with_a_teacher(retrain_yaml, tmp_path):
 
 
 def _valid_logits(run_dir: Path, images: torch.Tensor) -> torch.Tensor:
-    from nptrain.cli.cmd_evaluate import load_run
+    from nptrain.api.evaluate import load_run
 
     _, model, _ = load_run(run_dir, [])
     with torch.no_grad():
