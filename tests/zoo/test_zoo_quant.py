@@ -109,3 +109,32 @@ def test_quant_stub_without_quantized_folder_says_what_to_run(trained_run: Path,
     assert err == f"nptrain: error: {run}: no quantized-*/model_int8.onnx; run `nptrain quantize {run}` first"
     assert main(["zoo", "add", str(run), "--stub", f"{PREFIX}/auto", "--quantized", str(tmp_path)]) == 2
     assert f"--quantized {tmp_path}: no model_int8.onnx there" in capsys.readouterr().err
+
+
+def test_pruned_run_is_named_pruned_quant_against_the_dense_baseline(tmp_path: Path):
+    """A run retrained from `nptrain compress` output: NN from compression.yaml's parameter counts,
+    baseline from the dense run the pruning started from (found beside the compressed folder)."""
+    from types import SimpleNamespace
+
+    from nptrain.zoo.quant_pack import _name_for, baseline_of
+
+    dense = tmp_path / "dense"
+    compressed = dense / "compressed-l1-0.5"
+    compressed.mkdir(parents=True)
+    (dense / "summary.json").write_text(json.dumps({"best": {"metrics": {"valid_top1_accuracy": 0.98}}}))
+    (compressed / "compression.yaml").write_text("source: somewhere/typed/elsewhere\nparams_before: 1000\n"
+                                                 "params_after: 260\n")
+    pruned = tmp_path / "pruned"
+    pruned.mkdir()
+    (pruned / "summary.json").write_text(json.dumps({"best": {"metrics": {"valid_top1_accuracy": 0.975}}}))
+    loaded = SimpleNamespace(model=SimpleNamespace(fx_model_checkpoint=str(compressed / "model.safetensors")))
+    base = baseline_of(pruned, loaded, "top1_accuracy", log=lambda _m: None)
+    assert (base.value, base.pruned_percent, Path(base.source)) == (0.98, 74, dense.resolve())
+    assert sparse_category(0.975, base.value) == "moderate"  # 99.5 % of the dense model, not of the pruned one
+    assert str(_name_for(f"{PREFIX}/auto-edge", "pruned74_quant", "moderate")) == f"{PREFIX}/pruned74_quant-moderate-edge"
+    # no compression record: a plain quant entry against the run's own metric
+    plain = baseline_of(pruned, SimpleNamespace(model=SimpleNamespace(fx_model_checkpoint=None)), "top1_accuracy",
+                        log=lambda _m: None)
+    assert (plain.value, plain.pruned_percent) == (0.975, None)
+    with pytest.raises(UserError, match="no best valid_miou"):
+        baseline_of(pruned, loaded, "miou", log=lambda _m: None)

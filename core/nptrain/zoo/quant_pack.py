@@ -105,6 +105,10 @@ def baseline_of(run_dir: Path, loaded: Any, primary: str, log: Callable[[str], N
     if isinstance(before, int) and isinstance(after, int) and before > 0:
         percent = min(99, max(1, round(100 * (1 - after / before))))
     source = Path(str(record.get("source", "")))
+    if not (source / "summary.json").is_file():
+        # `source` is the path as typed when compressing; by default the compressed folder sits inside it
+        beside = Path(fx).resolve().parent.parent
+        source = beside if (beside / "summary.json").is_file() else source
     dense = _summary_metric(source, primary) if source.is_dir() else None
     if dense is None:
         log(f"note: the dense run this model was pruned from ({source}) has no summary.json here; "
