@@ -228,5 +228,6 @@ def quantization_field(plan: QuantPlan, threads: int) -> dict[str, Any]:
             "baseline_run": plan.baseline.source,
             "kept_percent": round(100 * value / plan.baseline.value, 2) if plan.baseline.value > 0 else None,
             "category": plan.category, "method": onnx.get("method"),
-            "per_channel": onnx.get("per_channel"), "calibration_images": calib.get("used"),
+            "per_channel": onnx.get("per_channel"), "reduce_range": onnx.get("reduce_range"),
+            "calibration_images": calib.get("used"),
             "latency_threads": threads, "latency_cpu": describe_cpu()}
