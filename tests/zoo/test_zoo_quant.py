@@ -138,3 +138,8 @@ def test_pruned_run_is_named_pruned_quant_against_the_dense_baseline(tmp_path: P
     assert (plain.value, plain.pruned_percent) == (0.975, None)
     with pytest.raises(UserError, match="no best valid_miou"):
         baseline_of(pruned, loaded, "miou", log=lambda _m: None)
+
+
+def test_zero_latency_rounds_is_a_one_line_error(tmp_path: Path, capsys):
+    assert main(["zoo", "add", str(tmp_path), "--stub", f"{PREFIX}/auto", "--repeats", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "nptrain: error: --repeats 0: need at least one latency round"

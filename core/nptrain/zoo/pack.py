@@ -72,6 +72,8 @@ def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None,
     int8 ONNX as ``model.onnx``, named and categorised from its measured metric (see quant_pack)."""
     from nptrain.zoo import quant_pack
 
+    if repeats < 1:
+        raise UserError(f"--repeats {repeats}: need at least one latency round")
     run_dir, quant_dir = quant_pack.split_target(Path(run_dir), quantized)
     loaded, summary = _load_run(run_dir)
     last_part = stub_text.strip().rpartition("/")[2]
