@@ -11,8 +11,11 @@ from nptrain.pickles import TRUST_HELP
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = sub.add_parser("add", help="pack a finished run directory as a zoo entry")
-    p.add_argument("run_dir")
-    p.add_argument("--stub", required=True, help="e.g. cv/classification/resnet_v1-50/pytorch/nptrain/digits/base-none")
+    p.add_argument("run_dir", help="run directory, or one of its quantized-* folders (a quant entry)")
+    p.add_argument("--stub", required=True, help="e.g. cv/classification/resnet_v1-50/pytorch/nptrain/digits/base-none; "
+                   "a quantized entry may end in /auto: SPARSE_NAME-SPARSE_CATEGORY are measured")
+    p.add_argument("--quantized", metavar="DIR", help="pack this quantized-* folder's int8 ONNX (quant / prunedNN_quant)")
+    p.add_argument("--repeats", type=int, default=20, help="latency rounds for a quantized entry's card (default 20)")
     p.add_argument("--force", action="store_true", help="replace an existing entry")
     p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     sub.add_parser("list", help="entries in the local zoo").add_argument("--json", action="store_true")
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         from nptrain.zoo.pack import add_run
 
         with command_pickles(args.trust_pickle):
-            print(f"added {add_run(args.run_dir, args.stub, force=args.force)}")
+            print(f"added {add_run(args.run_dir, args.stub, force=args.force, quantized=args.quantized, repeats=args.repeats, log=print)}")
     elif args.action == "list":
         rows = [{"stub": s, "task": c.task, "params": c.params, "metrics": c.metrics} for s, c in store.list_entries()]
         if args.json:

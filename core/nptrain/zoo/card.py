@@ -26,6 +26,10 @@ class ModelCard:
     num_classes: int
     class_names: list[str] = attrs.Factory(list)
     input_size: list[int] = attrs.Factory(list)
+    # quantized entries (SPARSE_NAME quant / prunedNN_quant): one row per artifact with its metric and
+    # latency, and how the SPARSE_CATEGORY was chosen from the metric against the baseline
+    artifacts: list[dict[str, Any]] = attrs.Factory(list)
+    quantization: dict[str, Any] = attrs.Factory(dict)
     description: str = ""
 
     def render(self) -> str:
@@ -44,6 +48,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _flat_mapping(value: Any) -> bool:
+    """A mapping of names to strings, numbers, booleans or null (what a card row may hold)."""
+    return isinstance(value, dict) and all(isinstance(k, str) and _is_scalar(x) for k, x in value.items())
+
+
 # what each front matter field must hold: a card may come from a remote zoo, and `zoo list` / `show`
 # format these values, so a wrong type is refused here rather than failing later
 _FIELD_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
@@ -60,6 +73,9 @@ _FIELD_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "num_classes": ("a non-negative integer", lambda v: _is_int(v) and v >= 0),
     "class_names": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
     "input_size": ("a list of integers", lambda v: isinstance(v, list) and all(_is_int(x) for x in v)),
+    "artifacts": ("a list of mappings of name to string or number",
+                  lambda v: isinstance(v, list) and len(v) <= 64 and all(_flat_mapping(x) for x in v)),
+    "quantization": ("a mapping of name to string or number", _flat_mapping),
 }
 
 

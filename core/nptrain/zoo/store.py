@@ -9,6 +9,8 @@ Entry layout (after SparseZoo's)::
     recipes/training.yaml         the resolved training config
     recipes/compression.yaml      compression settings, when the model was compressed
     sample-inputs/inputs.safetensors, sample-outputs/outputs.safetensors, sample-labels/labels.json
+    quantized entries (quant, prunedNN_quant): model.onnx is the int8 file, recipes/quantization.yaml,
+    sample-outputs/fp32_outputs.safetensors (PyTorch's outputs beside the int8 file's own)
     manifest.json                 sha256 and size of every other file
 """
 from __future__ import annotations
