@@ -91,12 +91,14 @@ def resolve_source(target: str, opts: QuantizeOptions, log: Callable[[str], None
 def export_fp32(target: str, dest: Path, loaded: Any) -> Path:
     """The PyTorch model of ``target`` exported as fp32 ONNX (dynamic batch), checked with onnxruntime."""
     from nptrain.compression.source import example_input, load_model_source
+    from nptrain.export_tools import onnx_output_name
     from nptrain.training.export import export_onnx
 
     src = load_model_source(target)
     sample = example_input(src, 2)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".export-") as tmp:
-        res = export_onnx(src.model, sample, Path(tmp) / dest.name, loaded.run.logging.onnx_opset)
+        res = export_onnx(src.model, sample, Path(tmp) / dest.name, loaded.run.logging.onnx_opset,
+                          output_name=onnx_output_name(loaded.model.task))
         if not res["ok"]:
             raise UserError(f"{target}: ONNX export failed: {res['error']}")
         if res.get("check_error"):
