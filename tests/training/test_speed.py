@@ -223,3 +223,33 @@ def test_contention_note_once_when_steps_slow_under_load():
     for s in (0.5, 0.4, 0.45):
         watch.step(s, first_of_epoch=False)
     assert watch.note(4, foreign_cpu_frac=0.6, threads=2) is None  # said once per run
+
+
+@pytest.mark.slow
+def test_compile_run_equals_eager_run(small_config, monkeypatch):
+    """environment.compile: the training steps go through torch.compile and end where eager ones do.
+
+    The compiler backend is dynamo's ``aot_eager`` here (graph capture and autograd tracing without the C++
+    code generation, which costs minutes of CPU per model); bench/bench_step.py's ``compile`` variant times
+    the default inductor backend."""
+    from safetensors.torch import load_file
+
+    real_compile, calls = torch.compile, []
+
+    def tracing_compile(module, **kwargs):
+        calls.append(type(module).__name__)
+        return real_compile(module, backend="aot_eager")
+
+    monkeypatch.setattr(torch, "compile", tracing_compile)
+    runs, heads = {}, {}
+    for name, flag in (("eager", "false"), ("compiled", "true")):
+        logs: list[str] = []
+        loaded = load_config(small_config(f"environment: {{compile: {flag}}}\ntraining: {{epochs: 1}}\n", name=name), [])
+        runs[name] = run_training(loaded, name=name, log=logs.append)
+        heads[name] = logs[0]
+    assert len(calls) == 1 and "torch.compile" in heads["compiled"] and "torch.compile" not in heads["eager"]
+    a = load_file(str(runs["eager"] / "weights" / "last.safetensors"))
+    b = load_file(str(runs["compiled"] / "weights" / "last.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4, rtol=1e-4), key
