@@ -3,10 +3,11 @@ other processes make training much slower than this machine has shown it can be.
 
 ``auto`` (the default) is ``OMP_NUM_THREADS`` when the environment sets it, else the number of
 physical cores this process may run on (``os.sched_getaffinity``; SMT siblings count once, as they
-share one core's vector units), divided among the ranks of a multi-process run, less the whole CPUs
-that other processes keep busy in a 0.2 s sample taken at start-up (at least 1). On a shared machine a thread pool larger than the free cores
-does not just share them: each step waits for its slowest thread, so a 2-thread step with one core
-taken runs several times slower than a 1-thread step (docs/benchmarks.md has the figures).
+share one core's vector units), divided among the ranks of a multi-process run.
+
+It does not shrink when other processes are busy: with the passive wait policy below, two threads
+on a 2-core machine that others load heavily still trained the quickstart 3.8x faster than one
+thread (docs/benchmarks.md#threads-on-a-busy-machine). What collapses under load is spinning.
 
 Spinning: OpenMP worker threads by default spin-wait after each parallel region, burning the CPU
 another process needs. ``nptrain run`` sets ``OMP_WAIT_POLICY=PASSIVE`` (unless the environment
@@ -15,7 +16,6 @@ already sets it) before torch loads, since OpenMP reads it only once at start-up
 from __future__ import annotations
 
 import os
-import time
 from typing import Optional, Union
 
 import attrs
@@ -58,39 +58,22 @@ def physical_cores(cpus: Optional[list[int]] = None, sysfs: str = "/sys/devices/
     return max(1, len(cores))
 
 
-def busy_cpus_elsewhere(sample_s: float = 0.2) -> Optional[float]:
-    """CPUs' worth of time other processes used during a ``sample_s`` pause (None off Linux)."""
-    from nptrain.training.cpu_load import CpuWindow
-
-    window = CpuWindow.start()
-    time.sleep(sample_s)
-    frac = window.stop()["foreign_cpu_frac"]
-    return None if frac is None else frac * (os.cpu_count() or 1)
-
-
 @attrs.frozen
 class ThreadChoice:
     threads: int
     why: str
 
 
-def choose_threads(setting: Union[int, str], *, ranks_here: int = 1, busy: Optional[float] = None,
-                   cores: Optional[int] = None) -> ThreadChoice:
-    """``environment.threads`` → a count and the header's reason; ``busy``/``cores`` override the probes."""
+def choose_threads(setting: Union[int, str], *, ranks_here: int = 1, cores: Optional[int] = None) -> ThreadChoice:
+    """``environment.threads`` → a count and the header's reason; ``cores`` overrides the probe."""
     if setting != "auto":
         return ThreadChoice(int(setting), "environment.threads")
     omp = os.environ.get("OMP_NUM_THREADS", "")
-    if omp.isdigit() and int(omp) > 0:  # the process was told already (a test runner, a batch system)
+    if omp.isdigit() and int(omp) > 0:  # the process was told already (a test runner, torchrun, a batch system)
         return ThreadChoice(int(omp), "auto: OMP_NUM_THREADS")
     cores = physical_cores() if cores is None else cores
     share = max(1, cores // max(1, ranks_here))
     why = f"auto: {cores} physical core{'s' if cores != 1 else ''}" + (f" / {ranks_here} ranks" if ranks_here > 1 else "")
-    if share > 1:
-        busy = busy_cpus_elsewhere() if busy is None else busy
-        taken = int(round(busy or 0.0))
-        if taken:
-            share = max(1, share - taken)
-            why += f", {taken} kept busy by other processes"
     return ThreadChoice(share, why)
 
 
@@ -126,7 +109,8 @@ class ContentionWatch:
         if slower < self.factor or foreign_cpu_frac < self.min_foreign:
             return None
         self.said = True
-        hint = "environment.threads=1 is often faster on a shared machine" if threads > 1 else \
-            "timings from this run are not representative"
+        spinning = threads > 1 and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+        hint = ("OMP_WAIT_POLICY is not PASSIVE: spinning threads collapse under load" if spinning
+                else "this run's img/s figures say little about this machine")
         return (f"note: epoch {epoch} steps ran {slower:.1f}x slower than this machine's fastest step while other "
                 f"processes used {foreign_cpu_frac:.0%} of the CPU; {hint}")
