@@ -58,7 +58,7 @@ def _one_step(model: torch.nn.Module, criterion, images, targets, fmt: torch.mem
     torch.manual_seed(1)  # the same dropout / drop-path draws in both formats
     loss = criterion(model(images.contiguous(memory_format=fmt)), targets)
     loss.backward()
-    return float(loss), {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    return float(loss.detach()), {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
 # one preset of each family that declares channels_last (the smallest); the test below holds the list complete
@@ -119,7 +119,8 @@ def test_channels_last_run_equals_contiguous_run(small_config, tmp_path):
     runs, heads = {}, {}
     for name, flag in (("nchw", "false"), ("nhwc", "true")):
         logs: list[str] = []
-        loaded = load_config(small_config(f"environment: {{channels_last: {flag}}}\ntraining: {{epochs: 1}}\n",
+        loaded = load_config(small_config(f"environment: {{channels_last: {flag}}}\n"
+                                          "training: {epochs: 1, mixed_precision: false}\n",
                                           name=name), [])
         runs[name] = run_training(loaded, name=name, log=logs.append)
         heads[name] = logs[0]
@@ -248,7 +249,8 @@ def test_compile_run_equals_eager_run(small_config, monkeypatch):
     runs, heads = {}, {}
     for name, flag in (("eager", "false"), ("compiled", "true")):
         logs: list[str] = []
-        loaded = load_config(small_config(f"environment: {{compile: {flag}}}\ntraining: {{epochs: 1}}\n", name=name), [])
+        loaded = load_config(small_config(f"environment: {{compile: {flag}}}\n"
+                                          "training: {epochs: 1, mixed_precision: false}\n", name=name), [])
         runs[name] = run_training(loaded, name=name, log=logs.append)
         heads[name] = logs[0]
     assert len(calls) == 1 and "torch.compile" in heads["compiled"] and "torch.compile" not in heads["eager"]
