@@ -195,6 +195,10 @@ class PresetRecord:
     description: str = ""
     default_input_size: int = 224
     losses: tuple = ()  # default ``model.losses`` entries, e.g. ({"criterion": "pidnet_loss"},)
+    # the memory format its training steps are fastest in on CPU ("channels_last" or "contiguous"),
+    # used unless the config sets environment.channels_last; measure with bench/bench_step.py
+    memory_format: str = attrs.field(default="contiguous",
+                                     validator=attrs.validators.in_(("contiguous", "channels_last")))
 
 
 PROVIDER_KINDS: dict[str, type] = {

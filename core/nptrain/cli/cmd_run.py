@@ -60,6 +60,9 @@ def _reparse(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nptrain.training.threads import set_spin_env
+
+    set_spin_env()  # before torch loads: OpenMP reads its wait policy once (docs/training.md#speed)
     args = _reparse(args)
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return _launch_torchrun(args)

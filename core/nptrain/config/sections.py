@@ -122,10 +122,16 @@ class EnvironmentConfig:
     deterministic: bool = False
     # keep decoded images in memory (small datasets): each image file is read once
     cache_data: bool = False
-    # NHWC memory format for the model and its input batches: 1.1-1.3x faster training steps for
-    # convolutional presets on CPU (resnet, mobilevit, efficientformer), slower for some (pidnet); the
-    # figures per preset are in docs/benchmarks.md. Saved weights and exports are the usual layout.
-    channels_last: bool = False
+    # NHWC memory format for the model and its input batches; None: the preset's own choice (its
+    # record's memory_format, measured per family in docs/benchmarks.md), contiguous for other models.
+    # Saved weights and exports are the usual layout either way.
+    channels_last: Optional[bool] = None
+    # compute threads of each training process; "auto": the physical cores this process may use, less
+    # those other processes keep busy at start-up (nptrain.training.threads, docs/training.md#speed)
+    threads: Union[PositiveInt, Literal["auto"]] = "auto"
+    # torch.compile the model for the training steps (needs a C++ compiler on CPU; the first steps
+    # pay the compile); evaluation and exports use the plain model
+    compile: bool = False
 
 
 @attrs.define(kw_only=True)

@@ -150,12 +150,20 @@ def _plain_union_hook(value: Any, tp: Any) -> Any:
     members = [a for a in args if a is not type(None)]
     kinds = [_kind(a) for a in members]
     for member, kind in zip(members, kinds):
+        # ``Union[bool, Literal["auto"]]`` / ``Union[int, Literal["auto"]]``: a switch with an automatic setting
+        if _is_literal(member) and value in typing.get_args(member) and isinstance(value, str):
+            return value
+        if kind is bool and isinstance(value, bool):
+            return value
         if kind is Any or (isinstance(kind, type) and isinstance(value, kind) and not isinstance(value, bool)):
             # a member with ranges inside (``size: [h, w]`` of positive ints) is checked item by item;
             # plain members pass as they are, as before (``id_mapping`` lists are read by the data code)
             return CONVERTER.structure(value, member) if _has_range(member) else value
-    names = {list: "a list", dict: "a mapping", str: "a string", int: "an integer", float: "a number"}
-    raise _ScalarError(f"expected {' or '.join(names.get(k, str(k)) for k in kinds)}; got {_describe(value)}")
+    names = {list: "a list", dict: "a mapping", str: "a string", int: "an integer", float: "a number",
+             bool: "true or false"}
+    words = [", ".join(map(repr, typing.get_args(m))) if _is_literal(m) else names.get(k, str(k))
+             for m, k in zip(members, kinds)]
+    raise _ScalarError(f"expected {' or '.join(words)}; got {_describe(value)}")
 
 
 def _mapping_only(conv: cattrs.Converter):

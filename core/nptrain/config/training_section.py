@@ -130,7 +130,10 @@ class TrainingConfig:
     scheduler: SchedulerConfig = attrs.Factory(CosineNoSGDR)
     max_norm: Optional[PositiveFloat] = None  # gradient clipping (None: off)
     ema: Optional[EMAConfig] = None  # None (or {}): off
-    mixed_precision: bool = False
+    # "auto": bf16 autocast on a CPU with native bf16 (AMX / AVX512-BF16), float32 elsewhere; true: bf16
+    # autocast on any CPU (emulated without native bf16: slower), float16 + gradient scaler on CUDA;
+    # false: float32. See nptrain.training.precision and docs/training.md#speed.
+    mixed_precision: Union[bool, Literal["auto"]] = "auto"
     distillation: Optional[DistillationConfig] = None  # None: off (docs/training.md#distillation)
 
 

@@ -31,6 +31,8 @@ FIELD_NOTES: dict[str, str] = {
                     "stage_params}`",
     "default_input_size": "square input side used when a config or command gives none (compress, export, benchmark)",
     "losses": "default `model.losses` entries, e.g. `({\"criterion\": \"pidnet_loss\"},)`",
+    "memory_format": "`contiguous` or `channels_last`: the format its training steps are fastest in on CPU, used unless "
+                     "the config sets `environment.channels_last` (measure with `bench/bench_step.py`)",
     "batch": "transform: acts on whole training batches (mixup/cutmix style) and is allowed only in "
              "`augmentation.train`",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from nptrain.data.loader import iterate, make_loader, sample_seed
 from nptrain.errors import UserError
 from nptrain.training import checkpoint_io as ckio
 from nptrain.training import outputs
+from nptrain.training.cpu_load import CpuWindow
 from nptrain.training.ema import ModelEMA
 from nptrain.training.metrics import Metric
 from nptrain.training.optim import build_optimizer, set_lr
@@ -29,6 +31,8 @@ from nptrain.training.setup import (
     Dist, backbone_eval, build_data, build_task_model, freeze_backbone, init_distributed, loss_targets,
     main_output, make_task_metric, pick_device, seed_everything, to_cpu,
 )
+from nptrain.training.speed import configure_speed
+from nptrain.training.threads import ContentionWatch
 
 STATE_FILE = "last_optimizer.pt"
 
@@ -82,9 +86,11 @@ class Trainer:
         self.opt_cfg, self.sched_cfg, self.ema_cfg = tr.optimizer, tr.scheduler, tr.ema
         self.device = pick_device(env.gpus, self.dist)
         seed_everything(env.seed, env.deterministic)
+        self.speed = configure_speed(loaded, self.device, ranks_here=int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                                     log=self.log)
         self.data = build_data(loaded)
         self.num_classes = len(self.data.classes)
-        self.memory_format = torch.channels_last if env.channels_last else torch.contiguous_format
+        self.memory_format = self.speed.memory_format
         if resume_dir is not None:  # the run's own weights, never the pickle its config may name
             from nptrain.training.run_model import model_for_resume
 
@@ -102,10 +108,7 @@ class Trainer:
         if self.distiller is not None:
             self.distiller.add_to_optimizer(self.optimizer, self.opt_cfg.lr, self.opt_cfg.weight_decay)
         self.ema = ModelEMA(self.model, self.ema_cfg) if self.ema_cfg else None
-        self.amp = bool(tr.mixed_precision and self.device.type == "cuda")
-        if tr.mixed_precision and not self.amp:
-            self.log("note: training.mixed_precision needs CUDA; training in float32")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.speed.precision.scaler)
         bs = env.batch_size
         self.train_loader = make_loader(self.data.train, batch_size=bs, shuffle=True, seed=env.seed,
                                         num_workers=env.num_workers, rank=self.dist.rank,
@@ -118,6 +121,8 @@ class Trainer:
         if self.dist.world_size > 1:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.ddp = self.speed.training_module(self.ddp)
+        self.contention = ContentionWatch()
         self.start_epoch, self.history, self.best = 0, [], None
         self.state_extra: dict[str, Any] = {}
         self.pictures: Any = None  # nptrain.report.best_epoch.BestPictures on rank 0 with logging.plot
@@ -188,6 +193,8 @@ class Trainer:
         seen, t0 = 0, time.perf_counter()
         bar = _progress(iterate(loader), n_iter, f"epoch {epoch + 1}/{tr.epochs}", show)
         lr = 0.0
+        window = CpuWindow.start()
+        step_start = t0
         for i, (images, target) in enumerate(bar):
             lr = set_lr(self.optimizer, self.sched_cfg, epoch + i / n_iter, tr.epochs)
             images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
@@ -198,7 +205,7 @@ class Trainer:
                 images, targets["labels"] = self.data.mixing(images.cpu(), targets["labels"].cpu(), self.num_classes, gen)
                 images = images.to(self.device, memory_format=self.memory_format)
                 targets["labels"] = targets["labels"].to(self.device)
-            with torch.autocast(self.device.type, enabled=self.amp):
+            with self.speed.precision.autocast():
                 out = self.ddp(images)
                 loss = self.criterion(out, targets)
                 if self.distiller is not None:  # the teacher's forward runs here, inside the timed step
@@ -219,6 +226,9 @@ class Trainer:
             b = images.shape[0]
             seen += b
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * b
+            now = time.perf_counter()
+            self.contention.step(now - step_start, first_of_epoch=i == 0)
+            step_start = now
             for k, v in getattr(self.criterion, "last", {}).items():
                 if len(getattr(self.criterion, "last", {})) > 1:
                     sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v * b
@@ -241,6 +251,9 @@ class Trainer:
         row = {f"train_{k}": float(v) / count for k, v in zip(sums, totals[1:].tolist())}
         row["lr"] = lr
         row["train_img_per_s"] = seen * self.dist.world_size / max(time.perf_counter() - t0, 1e-9)
+        note = self.contention.note(epoch + 1, window.stop()["foreign_cpu_frac"], self.speed.threads.threads)
+        if note:
+            self.log(note)
         return row
 
     def fit(self) -> Optional[Path]:

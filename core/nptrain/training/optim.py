@@ -15,7 +15,7 @@ nothing but the epoch counter to resume.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -65,10 +65,13 @@ def build_optimizer(model: nn.Module, opt: Any) -> torch.optim.Optimizer:
         raise UserError("no trainable parameters (is everything frozen?)")
     if opt.name == "sgd":
         return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
+    # the fused Adam(W) kernel updates every tensor in one pass: 1.3x faster optimizer steps than the
+    # per-tensor loop on CPU (docs/benchmarks.md), the same results to float rounding
+    fused = _can_fuse(groups)
     if opt.name == "adamw":
-        return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
+        return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=fused)
     if opt.name == "adam":
-        return torch.optim.Adam(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
+        return torch.optim.Adam(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=fused)
     if opt.name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=opt.lr, alpha=opt.alpha, momentum=opt.momentum, eps=opt.eps)
     raise AssertionError(f"optimizer {opt.name!r} has no builder")  # load_config admits only the names above
@@ -98,3 +101,11 @@ def set_lr(optimizer: torch.optim.Optimizer, sched: Any, t: float, epochs: int) 
     for g in optimizer.param_groups:
         g["lr"] = lr_factor(sched, t, epochs, g["initial_lr"])
     return optimizer.param_groups[0]["lr"]
+
+
+def _can_fuse(groups: list[dict]) -> Optional[bool]:
+    """True where torch has a fused Adam kernel for every parameter (float tensors on CPU or CUDA), else
+    None (torch's default implementation)."""
+    params = [p for g in groups for p in g["params"]]
+    ok = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return True if ok else None

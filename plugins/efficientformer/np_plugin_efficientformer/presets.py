@@ -44,7 +44,9 @@ def presets() -> list[PresetRecord]:
             name=name, task="classification", architecture=architecture(name), default_input_size=224,
             description=(f"EfficientFormer-{name[-2:].upper()} (snap-research v1): depths {list(blocks)}, widths "
                          f"{list(channels)}, {vit_num} attention block(s), distillation head; "
-                         f"{millions:.1f}M params with 1000 classes")))
+                         f"{millions:.1f}M params with 1000 classes"),
+            # NHWC: 1.26x faster efficientformer_l1 train steps on CPU (docs/benchmarks.md#memory-format)
+            memory_format="channels_last"))
     # segmentation: all four stages (strides 4-32) into SegFormer's all-MLP decoder, as for resnet50
     seg = architecture("efficientformer_l1")
     seg["head"] = {"name": "all_mlp_decoder", "params": {"intermediate_channels": 256}}

@@ -27,5 +27,7 @@ def presets() -> list[PresetRecord]:
                          architecture={"backbone": {"name": "mobilevit", "params": dict(BACKBONE_PARAMS),
                                                     "stage_params": copy.deepcopy(STAGES[name])},
                                        "head": {"name": "fc"}},
-                         description=description, default_input_size=256)
+                         description=description, default_input_size=256,
+                         # NHWC: 1.17x faster mobilevit_s train steps on CPU (docs/benchmarks.md#memory-format)
+                         memory_format="channels_last")
             for name, description in _DESCRIPTIONS.items()]

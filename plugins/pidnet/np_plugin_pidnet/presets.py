@@ -23,6 +23,7 @@ def presets() -> list[PresetRecord]:
         name=f"pidnet_{v}", task="segmentation", default_input_size=1024,
         architecture={"full": {"name": "pidnet", "params": dict(args, augment=True)}},
         losses=({"criterion": "pidnet_loss"},),
+        memory_format="contiguous",  # channels_last is 0.89x here (docs/benchmarks.md#memory-format)
         description=f"PIDNet-{v.upper()} (XuJiacong), logits at stride 8 "
                     f"({PARAMS_19[f'pidnet_{v}'] / 1e6:.2f}M params with 19 classes and aux heads)")
         for v, args in VARIANTS.items()]

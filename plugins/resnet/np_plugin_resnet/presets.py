@@ -18,7 +18,9 @@ def backbone(depth: int) -> dict:
 def presets() -> list[PresetRecord]:
     out = [PresetRecord(name=f"resnet{d}", task="classification",
                         architecture={"backbone": backbone(d), "head": {"name": "fc"}},
-                        description=f"ResNet-{d} (torchvision layout, {PARAMS[d] / 1e6:.1f}M params with 1000 classes)")
+                        description=f"ResNet-{d} (torchvision layout, {PARAMS[d] / 1e6:.1f}M params with 1000 classes)",
+                        # NHWC: 1.13x faster resnet50 train steps on CPU (docs/benchmarks.md#memory-format)
+                        memory_format="channels_last")
            for d in DEPTHS]
     # dense-task variants reuse other plugins' heads (building them needs np-plugin-segformer)
     out.append(PresetRecord(name="resnet50", task="segmentation", default_input_size=512,
