@@ -87,8 +87,28 @@ class FeatureInfo:
         return cls(tuple(Feature(int(c), None if s is None else int(s)) for c, s in zip(channels, strides)))
 
 
+class _Keyed:
+    """What every record class says about itself, so the plugin manager, the registry and ``nptrain list``
+    read one place: ``KIND`` (registry kind), ``HOOK`` (the hook that returns it), ``TITLE`` (plural shown
+    by ``nptrain list``) and the key rule :meth:`keys`. Uniqueness rule: two records of one kind that share
+    a key are a conflict naming both distributions."""
+
+    __slots__ = ()
+    KIND = ""
+    HOOK = ""
+    TITLE = ""
+
+    def keys(self) -> tuple:
+        """Every registry key this record answers to (one by default: its name)."""
+        return (self.key(),)
+
+    def key(self) -> Any:
+        """The key ``nptrain plugins`` lists for this record."""
+        return getattr(self, "name")
+
+
 @attrs.frozen(kw_only=True)
-class _Provider:
+class _Provider(_Keyed):
     name: str = attrs.field(validator=_check_name)
     factory: str | Callable[..., Any] = attrs.field(validator=_check_ref)
     description: str = ""
@@ -106,7 +126,7 @@ class BackboneRecord(_Provider):
     tuple of tensors matching it. ``stage_params`` is the attrs class of one stage entry, or None.
     """
 
-    KIND = "backbone"
+    KIND, HOOK, TITLE = "backbone", "nptrain_backbones", "backbones"
     stage_params: Optional[type] = None
     tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
 
@@ -116,7 +136,7 @@ class NeckRecord(_Provider):
     """A neck. ``factory(params, in_features: FeatureInfo) -> nn.Module`` with ``feature_info``;
     ``forward(features: tuple) -> tuple``."""
 
-    KIND = "neck"
+    KIND, HOOK, TITLE = "neck", "nptrain_necks", "necks"
     tasks: tuple[str, ...] = attrs.field(default=("segmentation", "detection"), converter=tuple, validator=_check_tasks)
 
 
@@ -125,7 +145,7 @@ class HeadRecord(_Provider):
     """A head. ``factory(params, in_features: FeatureInfo, num_classes, task) -> nn.Module``;
     ``forward(features: tuple)`` returns the task output (see ``docs/plugins.md``)."""
 
-    KIND = "head"
+    KIND, HOOK, TITLE = "head", "nptrain_heads", "heads"
     tasks: tuple[str, ...] = attrs.field(converter=tuple, validator=_check_tasks)
 
 
@@ -134,7 +154,7 @@ class FullModelRecord(_Provider):
     """A model that is not split into backbone/neck/head.
     ``factory(params, stage_params, num_classes, task) -> nn.Module``."""
 
-    KIND = "full"
+    KIND, HOOK, TITLE = "full", "nptrain_full_models", "models"
     stage_params: Optional[type] = None
     tasks: tuple[str, ...] = attrs.field(converter=tuple, validator=_check_tasks)
 
@@ -146,7 +166,7 @@ class LossRecord(_Provider):
     ``params`` holds the criterion's own keys (everything in a ``losses`` entry except
     ``criterion`` and ``weight``)."""
 
-    KIND = "loss"
+    KIND, HOOK, TITLE = "loss", "nptrain_losses", "losses"
     tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
 
 
@@ -162,7 +182,7 @@ class TransformRecord(_Provider):
     ``t(images, labels, num_classes, gen) -> (images, soft_labels)`` (mixup/cutmix), and may only
     appear in ``augmentation.train``."""
 
-    KIND = "transform"
+    KIND, HOOK, TITLE = "transform", "nptrain_transforms", "transforms"
     tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
     batch: bool = False
 
@@ -176,19 +196,23 @@ class ConverterRecord(_Provider):
     :class:`nptrain.errors.ConversionError` on any unmapped source key or unfilled target key.
     """
 
-    KIND = "converter"
+    KIND, HOOK, TITLE = "converter", "nptrain_converters", "converters"
     presets: tuple[str, ...] = attrs.field(converter=tuple)
+
+    def keys(self) -> tuple:
+        """One key per filled preset: ``(source, preset)`` is what must be unique."""
+        return tuple((self.name, preset) for preset in self.presets)
 
 
 @attrs.frozen(kw_only=True)
-class PresetRecord:
+class PresetRecord(_Keyed):
     """A ready model: a ``model.architecture`` mapping for one task.
 
     ``architecture`` uses the config's own shape: ``{"backbone": {"name":…, "params":…,
     "stage_params": […]}, "neck": …, "head": …}`` or ``{"full": {...}}``.
     """
 
-    KIND = "preset"
+    KIND, HOOK, TITLE = "preset", "nptrain_presets", "presets"
     name: str = attrs.field(validator=_check_name)
     task: str = attrs.field(validator=attrs.validators.in_(TASKS))
     architecture: Mapping[str, Any]
@@ -196,14 +220,12 @@ class PresetRecord:
     default_input_size: int = 224
     losses: tuple = ()  # default ``model.losses`` entries, e.g. ({"criterion": "pidnet_loss"},)
 
+    def key(self) -> Any:
+        """``(name, task)``: one preset name may serve several tasks."""
+        return (self.name, self.task)
 
-PROVIDER_KINDS: dict[str, type] = {
-    "backbone": BackboneRecord,
-    "neck": NeckRecord,
-    "head": HeadRecord,
-    "full": FullModelRecord,
-    "loss": LossRecord,
-    "converter": ConverterRecord,
-    "preset": PresetRecord,
-    "transform": TransformRecord,
-}
+
+# every record kind, in the order ``nptrain list`` shows them and docs/plugins.md documents them
+RECORD_CLASSES: tuple[type, ...] = (BackboneRecord, NeckRecord, HeadRecord, FullModelRecord, PresetRecord, LossRecord,
+                                    ConverterRecord, TransformRecord)
+PROVIDER_KINDS: dict[str, type] = {cls.KIND: cls for cls in RECORD_CLASSES}

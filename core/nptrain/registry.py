@@ -8,21 +8,6 @@ import attrs
 from nptrain.errors import PluginError, UserError
 from nptrain.known_plugins import install_hint
 
-HOOK_OF_KIND = {
-    "backbone": "nptrain_backbones",
-    "neck": "nptrain_necks",
-    "head": "nptrain_heads",
-    "full": "nptrain_full_models",
-    "loss": "nptrain_losses",
-    "converter": "nptrain_converters",
-    "preset": "nptrain_presets",
-    "transform": "nptrain_transforms",
-}
-KIND_TITLES = {"backbone": "backbones", "neck": "necks", "head": "heads", "full": "models",
-               "loss": "losses", "converter": "converters", "preset": "presets",
-               "transform": "transforms"}
-
-
 @attrs.frozen
 class Provided:
     record: Any
@@ -38,18 +23,11 @@ class UnknownProvider(UserError):
 class Registry:
     _entries: dict = attrs.Factory(dict)  # (kind, key) -> [Provided, ...]
 
-    @staticmethod
-    def key_of(kind: str, record: Any) -> Any:
-        if kind == "preset":
-            return (record.name, record.task)
-        return record.name
-
-    def add(self, kind: str, provided: Provided) -> None:
-        if kind == "converter":
-            for preset in provided.record.presets:
-                self._entries.setdefault(("converter", (provided.record.name, preset)), []).append(provided)
-            return
-        self._entries.setdefault((kind, self.key_of(kind, provided.record)), []).append(provided)
+    def add(self, provided: Provided) -> None:
+        """File ``provided`` under every key its record class's key rule gives (see ``nptrain.records``)."""
+        record = provided.record
+        for key in record.keys():
+            self._entries.setdefault((record.KIND, key), []).append(provided)
 
     def drop_dist(self, dist: str) -> None:
         for key in list(self._entries):

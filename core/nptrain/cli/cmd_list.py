@@ -6,8 +6,11 @@ import json
 
 import attrs
 
-KINDS = {"backbones": "backbone", "necks": "neck", "heads": "head", "models": "full", "presets": "preset",
-         "losses": "loss", "converters": "converter", "transforms": "transform"}
+from nptrain.records import RECORD_CLASSES
+
+KINDS = {cls.TITLE: cls.KIND for cls in RECORD_CLASSES}  # plural shown here -> registry kind
+# section headings (full models print as "models:", their `nptrain list` choice)
+TITLE_OF = {cls.KIND: cls.TITLE for cls in RECORD_CLASSES}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         if row["kind"] != current:
             current = row["kind"]
-            print(f"\n{current}s:" if current != "loss" else "\nlosses:")
+            print(f"\n{TITLE_OF[current]}:")
         extra = ""
         if row["kind"] == "preset":
             extra = f" [{row['task']}, input {row['input_size']}]"
