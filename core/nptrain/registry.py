@@ -6,6 +6,7 @@ from typing import Any, Optional
 import attrs
 
 from nptrain.errors import PluginError, UserError
+from nptrain.hints import did_you_mean
 from nptrain.known_plugins import install_hint
 
 @attrs.frozen
@@ -72,11 +73,8 @@ class Registry:
         return prov
 
     def unknown_message(self, kind: str, name: str) -> str:
-        from nptrain.config.structure import suggest
-
         names = self.names(kind)
-        near = suggest(name, names)
-        hint = f" (did you mean {near!r}?)" if near else install_hint(name)
+        hint = did_you_mean(name, names) or install_hint(name)
         return f"unknown {kind} {name!r}{hint}; installed: {', '.join(names) or 'none'}"
 
     def preset(self, name: str, task: str) -> Optional[Provided]:
@@ -90,11 +88,8 @@ class Registry:
         if prov is None:
             sources = sorted({k[1][0] for k in self._entries if k[0] == "converter" and k[1][1] == preset})
             if sources:
-                from nptrain.config.structure import suggest
-
-                near = suggest(source, sources)
                 raise UnknownProvider(f"no converter {source!r} for preset {preset!r}"
-                                      + (f" (did you mean {near!r}?)" if near else "")
+                                      + did_you_mean(source, sources)
                                       + f"; available sources: {', '.join(sources)}")
             all_sources = sorted({k[1][0] for k in self._entries if k[0] == "converter"})
             raise UnknownProvider(f"no converter fills preset {preset!r}{install_hint(preset)}; "

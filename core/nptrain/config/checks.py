@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from nptrain.config.model_section import ModelConfig
 from nptrain.config.sections import TASK_METRICS, RunConfig
-from nptrain.config.structure import suggest
+from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError
 

@@ -10,7 +10,8 @@ from typing import Any, Optional
 import attrs
 
 from nptrain.config.model_section import ComponentConfig, ModelConfig
-from nptrain.config.structure import structure, suggest
+from nptrain.config.structure import structure
+from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, PluginError, UserError
 from nptrain.known_plugins import install_hint

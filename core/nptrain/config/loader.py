@@ -19,7 +19,8 @@ from nptrain.config.components import ResolvedModel, resolve_model
 from nptrain.config.model_section import ModelConfig
 from nptrain.config.netspresso import Translation, translate
 from nptrain.config.sections import RunConfig
-from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors, suggest
+from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors
+from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig, load_layers
 from nptrain.errors import ConfigError, ConfigErrors
 
