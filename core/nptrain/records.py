@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import attrs
 
+# the tasks the core registers itself (``nptrain.builtin``); a plugin may add more with a TaskRecord
 TASKS = ("classification", "segmentation", "detection")
 
 
@@ -21,14 +22,19 @@ def _check_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attribute.name} must be 'package.module:attribute' or a callable, got {value!r}")
 
 
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and value.replace("_", "").replace("-", "").isalnum()
+
+
 def _check_tasks(instance: Any, attribute: attrs.Attribute, value: tuple) -> None:
-    bad = [t for t in value if t not in TASKS]
+    # task names only: which tasks exist is known once every plugin's TaskRecord is registered
+    bad = [t for t in value if not _is_name(t)]
     if bad:
-        raise ValueError(f"unknown task(s) {bad}; tasks are {', '.join(TASKS)}")
+        raise ValueError(f"{attribute.name}: task names are identifiers like {', '.join(TASKS)}, got {bad}")
 
 
 def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not value or not value.replace("_", "").replace("-", "").isalnum():
+    if not _is_name(value):
         raise ValueError(f"{attribute.name} must be a non-empty identifier, got {value!r}")
 
 
@@ -214,7 +220,7 @@ class PresetRecord(_Keyed):
 
     KIND, HOOK, TITLE = "preset", "nptrain_presets", "presets"
     name: str = attrs.field(validator=_check_name)
-    task: str = attrs.field(validator=attrs.validators.in_(TASKS))
+    task: str = attrs.field(validator=_check_name)
     architecture: Mapping[str, Any]
     description: str = ""
     default_input_size: int = 224
@@ -225,7 +231,51 @@ class PresetRecord(_Keyed):
         return (self.name, self.task)
 
 
+def _optional_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        _check_ref(instance, attribute, value)
+
+
+@attrs.frozen(kw_only=True)
+class TaskRecord(_Keyed):
+    """A task (``model.task``): everything the core needs to train, evaluate and predict it.
+
+    Every callable is a ``"module:attribute"`` string imported only when used:
+
+    * ``model``: the :class:`~nptrain.modeling.task_models.TaskModel` subclass, called
+      ``model(backbone, neck, head, name)``; its ``finish(out, x)`` also shapes full models' outputs;
+    * ``dataset``: ``dataset(data_config, split, transform, classes) -> dataset`` whose items are
+      ``(image, target dict)`` and which has ``classes``, ``check_files()`` and ``cache_images()``;
+    * ``targets``: ``targets(batch_target, device) -> loss targets`` (what losses and metrics receive);
+    * ``metric``: ``metric(loaded_config, num_classes) -> Metric`` (:mod:`nptrain.metric_base`);
+    * ``predict``: ``predict(loaded, model, classes, image_paths, out_dir, args)`` for ``nptrain predict``.
+    """
+
+    KIND, HOOK, TITLE = "task", "nptrain_tasks", "tasks"
+    name: str = attrs.field(validator=_check_name)
+    model: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    dataset: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    targets: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    metric: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    metric_names: tuple[str, ...] = attrs.field(converter=tuple)
+    default_loss: str = attrs.field(validator=_check_name)
+    predict: Optional[str | Callable[..., Any]] = attrs.field(default=None, validator=_optional_ref)
+    plots: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    label: str = attrs.field(default="either", validator=attrs.validators.in_(("file", "folder", "either")))
+    label_hint: str = ""
+    description: str = ""
+
+    def part(self, field: str) -> Callable[..., Any]:
+        """The callable ``field`` names (``"model"``, ``"dataset"``, ``"targets"``, ``"metric"``, ``"predict"``)."""
+        ref = getattr(self, field)
+        if ref is None:
+            from nptrain.errors import UserError
+
+            raise UserError(f"task {self.name!r} has no {field} (its plugin does not provide one)")
+        return resolve(ref)
+
+
 # every record kind, in the order ``nptrain list`` shows them and docs/plugins.md documents them
 RECORD_CLASSES: tuple[type, ...] = (BackboneRecord, NeckRecord, HeadRecord, FullModelRecord, PresetRecord, LossRecord,
-                                    ConverterRecord, TransformRecord)
+                                    ConverterRecord, TransformRecord, TaskRecord)
 PROVIDER_KINDS: dict[str, type] = {cls.KIND: cls for cls in RECORD_CLASSES}

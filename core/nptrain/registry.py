@@ -8,6 +8,7 @@ import attrs
 from nptrain.errors import PluginError, UserError
 from nptrain.hints import did_you_mean
 from nptrain.known_plugins import install_hint
+from nptrain.records import TASKS as BUILTIN_TASKS
 
 @attrs.frozen
 class Provided:
@@ -76,6 +77,14 @@ class Registry:
         names = self.names(kind)
         hint = did_you_mean(name, names) or install_hint(name)
         return f"unknown {kind} {name!r}{hint}; installed: {', '.join(names) or 'none'}"
+
+    def task_names(self) -> list[str]:
+        """Installed tasks: the built-in ones in their usual order, then the ones plugins add."""
+        return sorted(self.names("task"), key=lambda n: (BUILTIN_TASKS.index(n) if n in BUILTIN_TASKS else len(BUILTIN_TASKS), n))
+
+    def task(self, name: str) -> Any:
+        """The :class:`~nptrain.records.TaskRecord` of ``name``; a clear error lists the installed tasks."""
+        return self.get("task", name).record
 
     def preset(self, name: str, task: str) -> Optional[Provided]:
         return self.find("preset", (name, task))

@@ -9,7 +9,9 @@ from nptrain import hookimpl
 from nptrain.builtin.detection_params import (
     AnchorFreeDecoupledHeadParams, CSPDarknetParams, YOLOPAFPNParams, YOLOXLossParams,
 )
-from nptrain.records import BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
+from nptrain.records import (
+    BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord, TaskRecord,
+)
 
 
 @hookimpl
@@ -36,6 +38,21 @@ def nptrain_heads():
         HeadRecord(name="anchor_free_decoupled_head", factory="nptrain.detection.head:build",
                    params=AnchorFreeDecoupledHeadParams, tasks=("detection",),
                    description="YOLOX decoupled head; outputs (B, N, 5 + classes) boxes decoded to pixels + logits."),
+    ]
+
+
+@hookimpl
+def nptrain_tasks():
+    return [
+        TaskRecord(name="detection", model="nptrain.modeling.task_models:DetectionModel",
+                   dataset="nptrain.detection.dataset:build_det_dataset",
+                   targets="nptrain.training.targets:detection_targets",
+                   metric="nptrain.detection.metrics:detection_metric",
+                   metric_names=("map50", "map75", "map50_95", "precision50", "recall50"), default_loss="yolox_loss",
+                   predict="nptrain.cli.cmd_predict:write_detection", plots=("pr_curve", "samples"), label="either",
+                   label_hint="detection needs image (folder of images) and label (a folder of YOLO .txt files, "
+                              "or a COCO .json file)",
+                   description="Boxes and classes: images plus YOLO .txt labels or a COCO .json."),
     ]
 
 

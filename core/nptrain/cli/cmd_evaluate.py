@@ -82,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     loader = make_loader(data.valid, batch_size=env.batch_size, shuffle=False, seed=env.seed,
                          num_workers=env.num_workers)
     metric = make_task_metric(loaded, len(data.classes))
-    values = evaluate(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.model.task, device)
+    values = evaluate(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.task_spec, device)
     details = metric.details(data.classes)  # per-class IoU (segmentation) or AP (detection)
     if args.json:
         print(json.dumps({"samples": len(data.valid), **values, **details}))

@@ -60,6 +60,8 @@ def describe(kind: str, prov) -> dict:
         row.update(task=rec.task, architecture=dict(rec.architecture), input_size=rec.default_input_size)
     elif kind == "converter":
         row.update(presets=list(rec.presets))
+    elif kind == "task":
+        row.update(metrics=list(rec.metric_names), default_loss=rec.default_loss)
     else:
         row.update(tasks=list(getattr(rec, "tasks", ())), params=_fields(rec.params),
                    stage_params=_fields(getattr(rec, "stage_params", None)))
@@ -90,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             extra = f" [{row['task']}, input {row['input_size']}]"
         elif row["kind"] == "converter":
             extra = f" -> {', '.join(row['presets'])}"
+        elif row["kind"] == "task":
+            extra = f" [metrics {', '.join(row['metrics'])}; default loss {row['default_loss']}]"
         elif row.get("tasks"):
             extra = f" [{', '.join(row['tasks'])}]"
         print(f"  {row['name']}{extra}  ({row['distribution']})  {row['description']}")

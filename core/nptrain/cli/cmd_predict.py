@@ -108,7 +108,8 @@ def _predict_detection(loaded, model, classes: list[str], paths: list[str], out:
     from nptrain.detection.draw import draw_detections
     from nptrain.detection.postprocess import postprocess
     from nptrain.errors import UserError
-    from nptrain.training.setup import inference_transform, main_output, postprocess_config
+    from nptrain.detection.postprocess import postprocess_config
+    from nptrain.training.setup import inference_transform, main_output
     from nptrain.training_io import atomic_write_bytes
 
     if not 0.0 <= score_thresh < 1.0:
@@ -226,15 +227,20 @@ def _predict(args: argparse.Namespace) -> int:
         raise UserError(f"run directory not found: {run_dir}")
     args.images = expand_images(args.images)
     loaded, model, classes = load_run(run_dir, [], args.weights)
-    task = loaded.model.task
     out = Path(args.output) if args.output else run_dir / "predictions"
-    if task == "segmentation":
-        _predict_segmentation(loaded, model, classes, args.images, out)
-        return 0
-    if task == "detection":
-        _predict_detection(loaded, model, classes, args.images, out, args.score_thresh)
-        return 0
-    if task != "classification":
-        raise UserError(f"predict supports classification, segmentation and detection runs (this run is {task})")
-    _predict_classification(loaded, model, classes, args.images, out, args.topk)
+    # the task's predict writer (TaskRecord.predict); a task without one says so
+    loaded.task_spec.part("predict")(loaded, model, classes, args.images, out, args)
     return 0
+
+
+# the built-in tasks' predict writers: (loaded, model, classes, image paths, out dir, parsed args)
+def write_classification(loaded, model, classes: list[str], paths: list[str], out: Path, args: argparse.Namespace) -> None:
+    _predict_classification(loaded, model, classes, paths, out, args.topk)
+
+
+def write_segmentation(loaded, model, classes: list[str], paths: list[str], out: Path, args: argparse.Namespace) -> None:
+    _predict_segmentation(loaded, model, classes, paths, out)
+
+
+def write_detection(loaded, model, classes: list[str], paths: list[str], out: Path, args: argparse.Namespace) -> None:
+    _predict_detection(loaded, model, classes, paths, out, args.score_thresh)

@@ -46,6 +46,8 @@ class ResolvedLoss:
 @attrs.define
 class ResolvedModel:
     task: str
+    # the task's TaskRecord (model class, dataset, targets, metric...), looked up once here
+    task_spec: Any = attrs.field(default=None, eq=False, repr=False)
     full: Optional[ResolvedComponent] = None
     backbone: Optional[ResolvedComponent] = None
     neck: Optional[ResolvedComponent] = None
@@ -101,7 +103,7 @@ def _unknown_preset(name: str, task: str, registry: Registry) -> str:
 
 def resolve_model(model: ModelConfig, registry: Registry, cfg: LocatedConfig) -> ResolvedModel:
     arch = model.architecture
-    out = ResolvedModel(task=model.task, located=cfg)
+    out = ResolvedModel(task=model.task, task_spec=registry.task(model.task), located=cfg)
     if model.fx_model_checkpoint is None or not arch.is_empty():
         if arch.full is not None:
             out.full = resolve_component("full", arch.full, model.task, registry, cfg, ARCH + ("full",))

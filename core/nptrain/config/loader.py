@@ -20,13 +20,12 @@ from nptrain.config.model_section import ModelConfig
 from nptrain.config.netspresso import Translation, translate
 from nptrain.config.sections import RunConfig
 from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors
-from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig, load_layers
 from nptrain.errors import ConfigError, ConfigErrors
+from nptrain.hints import did_you_mean, suggest
 
 SECTIONS = [f.name for f in attrs.fields(RunConfig)]
 LOSS_KEYS = ("criterion", "weight")
-TASKS = ("classification", "segmentation", "detection")
 
 
 @attrs.define
@@ -37,6 +36,11 @@ class LoadedConfig:
     located: LocatedConfig
     # what the NetsPresso Trainer 1.x translation did (detected=False for native files)
     netspresso: Translation = attrs.Factory(Translation)
+
+    @property
+    def task_spec(self) -> Any:
+        """The :class:`~nptrain.records.TaskRecord` of ``model.task`` (dataset, targets, metric, predict...)."""
+        return self.resolved.task_spec
 
     def unstructure(self) -> dict:
         """The resolved config with every default filled in (for ``config show`` and run dirs)."""
@@ -88,12 +92,20 @@ def _apply_preset(model: dict, cfg: LocatedConfig, registry) -> None:
         model["losses"] = [dict(x) for x in prov.record.losses]
 
 
-def _default_losses(model: dict) -> None:
+def _check_task(model: dict, cfg: LocatedConfig, registry) -> None:
+    """``model.task`` names an installed task (built in, or added by a plugin's TaskRecord)."""
+    task, names = model.get("task", "classification"), registry.task_names()
+    if isinstance(task, str) and task in names:
+        return
+    near = did_you_mean(task, names) if isinstance(task, str) else ""
+    got = "nothing (null)" if task is None else repr(task)
+    raise cfg.error(("model", "task"), f"expected one of {', '.join(names)}; got {got}{near}")
+
+
+def _default_losses(model: dict, registry) -> None:
     if model.get("losses"):
         return
-    task = model.get("task", "classification")
-    model["losses"] = [{"criterion": {"classification": "cross_entropy", "segmentation": "seg_cross_entropy",
-                                      "detection": "yolox_loss"}.get(task, "cross_entropy")}]
+    model["losses"] = [{"criterion": registry.task(model.get("task", "classification")).default_loss}]
 
 
 def _split_losses(model: dict, cfg: LocatedConfig) -> None:
@@ -120,8 +132,9 @@ def _load_model(data: dict, cfg: LocatedConfig, registry) -> tuple[Any, list[Con
     if not isinstance(model_raw, dict):
         return None, [cfg.error(("model",), "expected a mapping")]
     try:
+        _check_task(model_raw, cfg, registry)
         _apply_preset(model_raw, cfg, registry)
-        _default_losses(model_raw)
+        _default_losses(model_raw, registry)
         _split_losses(model_raw, cfg)
         return structure(model_raw, ModelConfig, cfg=cfg, base=("model",)), []
     except ConfigError as exc:
@@ -163,7 +176,8 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     model, problems = _load_model(data, cfg, registry)
     errors += problems
     raw_task = (data.get("model") or {}).get("task", "classification") if isinstance(data.get("model"), dict) else None
-    task = model.task if model is not None else (raw_task if raw_task in TASKS else None)
+    task = model.task if model is not None else (raw_task if raw_task in registry.task_names() else None)
+    task_spec = registry.task(task) if task is not None else None
     sections = {}
     for name in ("data", "training", "logging", "environment"):
         sections[name], problems = structure_errors(_section_raw(data, name), _section_class(name), cfg=cfg, base=(name,))
@@ -181,11 +195,11 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     if all(v is not None for v in sections.values()):
         run = RunConfig(augmentation=augmentation, model=model, **sections)
         if task is not None:
-            errors += checks.check_metrics(run, task, cfg)
+            errors += checks.check_metrics(run, task_spec, cfg)
         if model is not None:
             errors += checks.check_full_model_options(run, model, resolved, cfg)
         if for_run:
-            errors += checks.check_data_paths(run, task, cfg)
+            errors += checks.check_data_paths(run, task_spec, cfg)
             errors += checks.check_output_dir(run, cfg)
     raise_errors(errors)
     loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)

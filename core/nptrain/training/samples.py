@@ -107,8 +107,7 @@ def _detection(picture: Image.Image, raw: torch.Tensor, target: dict, loaded: An
                size: tuple[int, int]) -> Image.Image:
     """Ground-truth boxes | predicted boxes (score >= DRAW_SCORE), enlarged together with their picture."""
     from nptrain.detection.draw import draw_detections
-    from nptrain.detection.postprocess import postprocess
-    from nptrain.training.setup import postprocess_config
+    from nptrain.detection.postprocess import postprocess, postprocess_config
 
     det = postprocess(raw[None], postprocess_config(loaded, score_thresh=DRAW_SCORE), image_size=size)[0]
     big = _enlarge(picture)
