@@ -8,7 +8,7 @@ Forms accepted: ``.safetensors``; ``.pth``/``.pt``/``.bin`` loaded with ``torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import torch
 
@@ -75,9 +75,3 @@ def convert_checkpoint(path: str | Path, *, source: str, preset: str, keep_head:
     return dict(out)
 
 
-def split_source(spec: str) -> tuple[Optional[str], str]:
-    """``"torchvision:/path/r50.pth"`` → ``("torchvision", "/path/r50.pth")``; a bare path → ``(None, path)``."""
-    scheme, sep, rest = spec.partition(":")
-    if sep and len(scheme) > 1 and "/" not in scheme and not rest.startswith("//"):
-        return scheme, rest
-    return None, spec

@@ -10,14 +10,13 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+from nptrain.checkpoint_spec import CheckpointSpec
 from nptrain.config.model_section import ModelConfig
 from nptrain.config.sections import RunConfig
-from nptrain.hints import suggest
+from nptrain.hints import did_you_mean, suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError
 
-# schemes a checkpoint may carry (besides a converter source name): fetched when the run starts
-CHECKPOINT_SCHEMES = ("zoo", "http", "https")
 RELATIVE_HINT = " (relative paths are resolved against the current directory, or data.path.root)"
 
 
@@ -31,18 +30,15 @@ def check_model_files(model: ModelConfig, cfg: LocatedConfig, registry: Any) -> 
         value = getattr(model, field)
         if not value:
             continue
-        scheme, sep, rest = value.partition(":")
-        path = value
-        if sep and len(scheme) > 1:  # one letter: a Windows drive
-            if scheme in CHECKPOINT_SCHEMES:
-                continue
-            if field == "checkpoint" and scheme not in sources:
-                near = suggest(scheme, sorted(sources))
-                errors.append(cfg.error(("model", field), f"unknown checkpoint source {scheme!r}"
-                                        + (f" (did you mean {near!r}?)" if near else "")
-                                        + f"; installed converter sources: {', '.join(sorted(sources)) or 'none'}"))
-                continue
-            path = rest
+        spec = CheckpointSpec.parse(value)
+        if spec.remote:  # fetched when the run starts
+            continue
+        if spec.kind == "source" and field == "checkpoint" and spec.source not in sources:
+            errors.append(cfg.error(("model", field), f"unknown checkpoint source {spec.source!r}"
+                                    + did_you_mean(spec.source, sorted(sources))
+                                    + f"; installed converter sources: {', '.join(sorted(sources)) or 'none'}"))
+            continue
+        path = spec.path
         p = Path(path).expanduser()
         if not p.exists():
             errors.append(cfg.error(("model", field), f"file not found: {path}"))

@@ -36,6 +36,8 @@ class LoadedConfig:
     located: LocatedConfig
     # what the NetsPresso Trainer 1.x translation did (detected=False for native files)
     netspresso: Translation = attrs.Factory(Translation)
+    # the PluginSet it was loaded with, for what runs from it (checkpoint converters, traces, presets)
+    plugins: Any = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def task_spec(self) -> Any:
@@ -202,7 +204,7 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
             errors += checks.check_data_paths(run, task_spec, cfg)
             errors += checks.check_output_dir(run, cfg)
     raise_errors(errors)
-    loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)
+    loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso, plugins=plugins)
     from nptrain.plugin_trace import trace_config
 
     trace_config(loaded, plugins)  # NPTRAIN_TRACE_PLUGINS=1: which distribution provides each part

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nptrain.checkpoints import load_weights
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.transforms import Compose, Mixing, build_transforms
 from nptrain.errors import UserError
@@ -128,9 +129,7 @@ def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint:
         return model
     model = build_model(loaded.resolved, num_classes, name=m.name or "")
     if m.checkpoint and load_checkpoint:
-        from nptrain.training.checkpoint_io import load_weights
-
-        lines = load_weights(model, m.checkpoint, preset=m.name)
+        lines = load_weights(model, m.checkpoint, preset=m.name, plugins=loaded.plugins).lines()
         log(f"checkpoint: loaded {m.checkpoint}" + ("" if lines else " (all keys matched)"))
         for line in lines:
             log(f"checkpoint: {line}")
