@@ -64,12 +64,13 @@ def load_source_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def convert_checkpoint(path: str | Path, *, source: str, preset: str, keep_head: bool = True,
                        plugins=None) -> dict[str, torch.Tensor]:
     """Load ``path`` and map it onto ``preset`` with the converter registered for ``source``."""
-    from nptrain.plugin_manager import default_plugins
+    from nptrain.plugin_manager import active_plugins, using_plugins  # entry-point discovery: only when converting
 
-    registry = (plugins or default_plugins()).registry
-    converter = registry.converter(source, preset).record.build_factory()
+    plugins = plugins or active_plugins()
+    converter = plugins.registry.converter(source, preset).record.build_factory()
     state = load_source_state_dict(path)
-    out = converter(state, preset=preset, keep_head=keep_head)
+    with using_plugins(plugins):  # the converter's preset_shapes builds with this same set
+        out = converter(state, preset=preset, keep_head=keep_head)
     if not isinstance(out, Mapping):
         raise ConversionError(f"converter {source!r} returned {type(out).__name__}, not a state dict")
     return dict(out)

@@ -9,13 +9,15 @@ same hooks under the distribution name ``nptrain``. Environment switches:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import os
 import sys
 from importlib import metadata
 from types import ModuleType
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import attrs
 import pluggy
@@ -156,6 +158,26 @@ def add_records(registry: Registry, info: PluginInfo, records: Iterable) -> None
     for record in records:
         registry.add(Provided(record=record, dist=info.dist, plugin=info.name))
         info.providers.setdefault(record.KIND, []).append(record.key())
+
+
+# the plugin set of the conversion or build running now (see ``using_plugins``), for code a plugin calls
+# back into without a set of its own (a converter's ``preset_shapes``)
+_ACTIVE: contextvars.ContextVar[Optional[PluginSet]] = contextvars.ContextVar("nptrain_active_plugins", default=None)
+
+
+@contextlib.contextmanager
+def using_plugins(plugins: PluginSet) -> Iterator[PluginSet]:
+    """Make ``plugins`` the :func:`active_plugins` while the block runs (a converter, a build)."""
+    token = _ACTIVE.set(plugins)
+    try:
+        yield plugins
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_plugins() -> PluginSet:
+    """The set given to :func:`using_plugins` around the running call, else :func:`default_plugins`."""
+    return _ACTIVE.get() or default_plugins()
 
 
 @functools.lru_cache(maxsize=1)

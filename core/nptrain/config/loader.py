@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping
 
 import attrs
 
@@ -20,7 +20,7 @@ from nptrain.config.model_section import ModelConfig
 from nptrain.config.netspresso import Translation, translate
 from nptrain.config.sections import RunConfig
 from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors
-from nptrain.config.yaml_io import LocatedConfig, load_layers
+from nptrain.config.yaml_io import LocatedConfig, load_layers, mapping_layer
 from nptrain.errors import ConfigError, ConfigErrors
 from nptrain.hints import did_you_mean, suggest
 
@@ -150,22 +150,26 @@ def _section_raw(data: dict, name: str) -> Any:
     return raw
 
 
-def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, plugins=None,
+def load_config(paths: Iterable[str | Path] | Mapping[str, Any], overrides: Iterable[str] = (), *, plugins=None,
                 check_files: bool = True, for_run: bool = False) -> LoadedConfig:
-    """Load, merge and validate config files; raises :class:`ConfigError` with file:line:col
+    """Load, merge and validate config files (or one config given as a mapping of sections); raises
+    :class:`ConfigError` with file:line:col, ``<mapping>`` and the field for a mapping
     (:class:`ConfigErrors` when there are several problems).
 
     ``check_files``: the checkpoint files the model section names exist. ``for_run``: everything
     ``nptrain run`` needs before training is there too (``nptrain config check`` asks the same): the
     data splits are set and their folders and label files exist, and ``logging.output_dir`` can be
     written. Without it a model-only fragment or a config for another machine still loads."""
-    from nptrain.plugin_manager import default_plugins
+    from nptrain.plugin_manager import default_plugins  # plugin discovery reads entry points: only when no set is given
 
     plugins = plugins or default_plugins()
-    paths = list(paths)
-    if not paths:
-        raise ConfigError("no config file given")
-    cfg = load_layers(paths, overrides)
+    if isinstance(paths, Mapping):
+        cfg = mapping_layer(paths, overrides)
+    else:
+        paths = list(paths)
+        if not paths:
+            raise ConfigError("no config file given")
+        cfg = load_layers(paths, overrides)
     netspresso = translate(cfg, plugins.registry.names("transform"))  # NetsPresso Trainer 1.x files → native layout, locations kept
     data = cfg.data
     registry = plugins.registry

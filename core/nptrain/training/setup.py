@@ -185,9 +185,9 @@ def loss_targets(task: Any, target: dict[str, Any], device: torch.device) -> dic
     """Dataset targets → loss targets through the target adapter of ``task`` (its TaskRecord, or a task
     name looked up among the installed plugins); see :mod:`nptrain.training.targets` for the built-in ones."""
     if isinstance(task, str):
-        from nptrain.plugin_manager import default_plugins  # entry-point discovery only for callers that pass a name
+        from nptrain.plugin_manager import active_plugins  # entry-point discovery only for callers that pass a name
 
-        task = default_plugins().registry.task(task)
+        task = active_plugins().registry.task(task)
     return task.part("targets")(target, device)
 
 
