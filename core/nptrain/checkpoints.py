@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from nptrain.checkpoint_spec import CheckpointSpec
+from nptrain.convert import convert_checkpoint, load_source_state_dict
 from nptrain.errors import UserError
+from nptrain.zoo.remote import resolve_checkpoint
 
 
 @attrs.define
@@ -66,13 +68,9 @@ def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Option
     """Load a checkpoint (see :mod:`nptrain.checkpoint_spec`: a safetensors file of ours, ``source:path`` of an
     original checkpoint, ``zoo:STUB`` or an ``https://`` URL) into ``model``; every mismatch is in the report
     (``report.lines()``), a head of another class count is left freshly initialised, anything else raises."""
-    from nptrain.convert import convert_checkpoint, load_source_state_dict
-
     spec = CheckpointSpec.parse(spec) if isinstance(spec, str) else spec
     path, label = spec.path, spec.text
     if spec.remote:
-        from nptrain.zoo.remote import resolve_checkpoint
-
         path = label = str(resolve_checkpoint(spec.text))
     if spec.kind == "source":
         if not preset:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import torch
 
 from nptrain.errors import ConversionError, UserError
+from nptrain.plugin_manager import active_plugins, using_plugins
 
 WRAPPER_KEYS = ("state_dict", "model", "module", "model_state", "model_state_dict", "net", "params")
 
@@ -64,8 +65,6 @@ def load_source_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def convert_checkpoint(path: str | Path, *, source: str, preset: str, keep_head: bool = True,
                        plugins=None) -> dict[str, torch.Tensor]:
     """Load ``path`` and map it onto ``preset`` with the converter registered for ``source``."""
-    from nptrain.plugin_manager import active_plugins, using_plugins  # entry-point discovery: only when converting
-
     plugins = plugins or active_plugins()
     converter = plugins.registry.converter(source, preset).record.build_factory()
     state = load_source_state_dict(path)

@@ -22,6 +22,8 @@ import torch
 
 from nptrain.converter_rules import Concat, KeyRule, expand, join_concats
 from nptrain.errors import ConversionError
+from nptrain.modeling.api import create_model
+from nptrain.plugin_manager import active_plugins
 
 V = TypeVar("V")
 
@@ -103,9 +105,6 @@ def preset_shapes(spec: Any, *, num_classes: int, task: Optional[str] = None, pl
 
     ``plugins``: the set to build with; by default the one the running conversion was given
     (:func:`nptrain.plugin_manager.active_plugins`), so a converter needs no plugin set of its own."""
-    from nptrain.modeling.api import create_model  # the config loader and model code: only when a converter runs
-    from nptrain.plugin_manager import active_plugins
-
     with torch.device("meta"):
         model = create_model(spec, num_classes=num_classes, task=task, plugins=plugins or active_plugins())
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}

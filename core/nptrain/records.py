@@ -11,6 +11,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import attrs
 
+from nptrain.errors import UserError, describe_exception
+
 # the tasks the core registers itself (``nptrain.builtin``); a plugin may add more with a TaskRecord
 TASKS = ("classification", "segmentation", "detection")
 
@@ -42,8 +44,6 @@ def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     """Import ``"pkg.module:attr"`` (or return a callable unchanged)."""
     if callable(ref):
         return ref
-    from nptrain.errors import UserError, describe_exception
-
     module, _, attr = ref.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -269,8 +269,6 @@ class TaskRecord(_Keyed):
         """The callable ``field`` names (``"model"``, ``"dataset"``, ``"targets"``, ``"metric"``, ``"predict"``)."""
         ref = getattr(self, field)
         if ref is None:
-            from nptrain.errors import UserError
-
             raise UserError(f"task {self.name!r} has no {field} (its plugin does not provide one)")
         return resolve(ref)
 

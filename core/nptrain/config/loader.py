@@ -23,6 +23,8 @@ from nptrain.config.structure import CONVERTER, raise_errors, structure, structu
 from nptrain.config.yaml_io import LocatedConfig, load_layers, mapping_layer
 from nptrain.errors import ConfigError, ConfigErrors
 from nptrain.hints import did_you_mean, suggest
+from nptrain.plugin_manager import default_plugins
+from nptrain.plugin_trace import trace_config
 
 SECTIONS = [f.name for f in attrs.fields(RunConfig)]
 LOSS_KEYS = ("criterion", "weight")
@@ -160,8 +162,6 @@ def load_config(paths: Iterable[str | Path] | Mapping[str, Any], overrides: Iter
     ``nptrain run`` needs before training is there too (``nptrain config check`` asks the same): the
     data splits are set and their folders and label files exist, and ``logging.output_dir`` can be
     written. Without it a model-only fragment or a config for another machine still loads."""
-    from nptrain.plugin_manager import default_plugins  # plugin discovery reads entry points: only when no set is given
-
     plugins = plugins or default_plugins()
     if isinstance(paths, Mapping):
         cfg = mapping_layer(paths, overrides)
@@ -209,8 +209,6 @@ def load_config(paths: Iterable[str | Path] | Mapping[str, Any], overrides: Iter
             errors += checks.check_output_dir(run, cfg)
     raise_errors(errors)
     loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso, plugins=plugins)
-    from nptrain.plugin_trace import trace_config
-
     trace_config(loaded, plugins)  # NPTRAIN_TRACE_PLUGINS=1: which distribution provides each part
     return loaded
 

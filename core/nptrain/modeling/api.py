@@ -4,7 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from nptrain.checkpoints import load_weights
+from nptrain.config.loader import load_config
+from nptrain.modeling.builder import build_model
 from nptrain.modeling.task_models import TaskModel
+from nptrain.plugin_manager import default_plugins
 
 
 def create_model(preset_or_config: str | Path | Mapping[str, Any], *, task: Optional[str] = None,
@@ -14,11 +18,6 @@ def create_model(preset_or_config: str | Path | Mapping[str, Any], *, task: Opti
     ``preset_or_config``: a preset name (``"resnet50"``), a path to a YAML config, or a mapping
     shaped like the config's ``model`` section. ``checkpoint`` loads weights (see
     ``nptrain.checkpoints.load_weights``)."""
-    from nptrain.checkpoints import load_weights
-    from nptrain.config.loader import load_config
-    from nptrain.modeling.builder import build_model
-    from nptrain.plugin_manager import default_plugins
-
     plugins = plugins or default_plugins()  # the public entry point: the process-wide set unless one is given
     source: Any
     if isinstance(preset_or_config, Mapping):

@@ -15,10 +15,14 @@ import torch
 from torch import nn
 
 from nptrain.checkpoints import load_weights
+from nptrain.compression.reshape import load_pruned
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.transforms import Compose, Mixing, build_transforms
 from nptrain.errors import UserError
 from nptrain.metric_base import Metric
+from nptrain.modeling.builder import build_model
+from nptrain.pickles import load_graph_module
+from nptrain.plugin_manager import active_plugins
 
 
 @attrs.define
@@ -116,8 +120,6 @@ def inference_transform(loaded: LoadedConfig) -> Compose:
 def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint: bool = True,
                      log=print) -> nn.Module:
     """The model a config describes, with ``model.checkpoint`` or ``model.fx_model_checkpoint`` loaded."""
-    from nptrain.modeling.builder import build_model
-
     m = loaded.model
     if m.fx_model_checkpoint and m.fx_model_checkpoint.endswith(".safetensors"):
         return load_pruned_weights(loaded, num_classes, log=log)
@@ -141,9 +143,6 @@ def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn
     architecture is built, shrunk to the file's shapes and loaded strictly; nothing is unpickled."""
     from safetensors.torch import load_file
 
-    from nptrain.compression.reshape import load_pruned
-    from nptrain.modeling.builder import build_model
-
     m = loaded.model
     if loaded.resolved.backbone is None and loaded.resolved.full is None:
         raise UserError("model.fx_model_checkpoint: a .safetensors pruned model needs model.architecture "
@@ -157,8 +156,6 @@ def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn
 def load_fx_model(path: str, log=print, *, refuse=UserError) -> nn.Module:
     """Unpickle a torch.fx GraphModule, only when this command line named ``path`` or passed
     ``--trust-pickle`` (see :mod:`nptrain.pickles`); otherwise ``refuse(message)`` is raised."""
-    from nptrain.pickles import load_graph_module
-
     return load_graph_module(path, refuse=refuse, log=log)
 
 
@@ -185,8 +182,6 @@ def loss_targets(task: Any, target: dict[str, Any], device: torch.device) -> dic
     """Dataset targets → loss targets through the target adapter of ``task`` (its TaskRecord, or a task
     name looked up among the installed plugins); see :mod:`nptrain.training.targets` for the built-in ones."""
     if isinstance(task, str):
-        from nptrain.plugin_manager import active_plugins  # entry-point discovery only for callers that pass a name
-
         task = active_plugins().registry.task(task)
     return task.part("targets")(target, device)
 
