@@ -191,5 +191,9 @@ environment: {{batch_size: 3, num_workers: 0, seed: 1}}
     assert maes[1] < maes[0] and summary["best"]["epoch"] == 2
     assert (run_dir / "results.png").is_file()
     assert not list(run_dir.glob("*_*.png"))  # the task names no plots: no confusion matrix, PR curve or samples
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--json"]) == 0  # the best weights on the validation split again
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["samples"] == 3 and evaluated["mae"] == pytest.approx(summary["best"]["value"], abs=1e-5)
     assert main(["predict", str(run_dir), str(cfg), "-o", str(tmp_path / "pred")]) == 0
     assert json.loads((tmp_path / "pred" / "counts.json").read_text()) == {str(cfg): len(str(cfg))}
