@@ -10,7 +10,6 @@ from torch import nn
 from nptrain.checkpoint_spec import CheckpointSpec
 from nptrain.convert import convert_checkpoint, load_source_state_dict
 from nptrain.errors import UserError
-from nptrain.zoo.remote import resolve_checkpoint
 
 
 @attrs.define
@@ -71,6 +70,9 @@ def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Option
     spec = CheckpointSpec.parse(spec) if isinstance(spec, str) else spec
     path, label = spec.path, spec.text
     if spec.remote:
+        # inside: zoo.pack builds on training, which loads checkpoints, so checkpoints -> zoo stays off module level
+        from nptrain.zoo.remote import resolve_checkpoint
+
         path = label = str(resolve_checkpoint(spec.text))
     if spec.kind == "source":
         if not preset:

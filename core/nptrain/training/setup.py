@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from nptrain.checkpoints import load_weights
-from nptrain.compression.reshape import load_pruned
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.transforms import Compose, Mixing, build_transforms
 from nptrain.errors import UserError
@@ -142,6 +141,9 @@ def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn
     """Weights-only pruned model (``nptrain compress``'s ``model.safetensors``): the configured
     architecture is built, shrunk to the file's shapes and loaded strictly; nothing is unpickled."""
     from safetensors.torch import load_file
+
+    # inside: compression.source (nptrain compress) builds on training, so training -> compression stays off module level
+    from nptrain.compression.reshape import load_pruned
 
     m = loaded.model
     if loaded.resolved.backbone is None and loaded.resolved.full is None:
