@@ -231,6 +231,10 @@ class PresetRecord(_Keyed):
         return (self.name, self.task)
 
 
+# the best-epoch pictures a task may ask for (nptrain.report.best_epoch draws them)
+PLOTS = ("confusion", "pr_curve", "samples")
+
+
 def _optional_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None:
         _check_ref(instance, attribute, value)
@@ -260,7 +264,8 @@ class TaskRecord(_Keyed):
     metric_names: tuple[str, ...] = attrs.field(converter=tuple)
     default_loss: str = attrs.field(validator=_check_name)
     predict: Optional[str | Callable[..., Any]] = attrs.field(default=None, validator=_optional_ref)
-    plots: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    plots: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=attrs.validators.deep_iterable(
+        attrs.validators.in_(PLOTS)))
     label: str = attrs.field(default="either", validator=attrs.validators.in_(("file", "folder", "either")))
     label_hint: str = ""
     description: str = ""
