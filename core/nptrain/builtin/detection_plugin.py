@@ -6,11 +6,12 @@ switched on as one unit; like every entry module it imports no model code.
 from __future__ import annotations
 
 from nptrain import hookimpl
+from nptrain.builtin.tasks import builtin_task
 from nptrain.builtin.detection_params import (
     AnchorFreeDecoupledHeadParams, CSPDarknetParams, YOLOPAFPNParams, YOLOXLossParams,
 )
 from nptrain.records import (
-    BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord, TaskRecord,
+    BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord,
 )
 
 
@@ -44,15 +45,13 @@ def nptrain_heads():
 @hookimpl
 def nptrain_tasks():
     return [
-        TaskRecord(name="detection", model="nptrain.modeling.task_models:DetectionModel",
-                   dataset="nptrain.detection.dataset:build_det_dataset",
-                   targets="nptrain.training.targets:detection_targets",
-                   metric="nptrain.detection.metrics:detection_metric",
-                   metric_names=("map50", "map75", "map50_95", "precision50", "recall50"), default_loss="yolox_loss",
-                   predict="nptrain.cli.cmd_predict:write_detection", plots=("pr_curve", "samples"), label="either",
-                   label_hint="detection needs image (folder of images) and label (a folder of YOLO .txt files, "
-                              "or a COCO .json file)",
-                   description="Boxes and classes: images plus YOLO .txt labels or a COCO .json."),
+        builtin_task("detection", "DetectionModel", "nptrain.detection.dataset:build_det_dataset",
+                     "nptrain.detection.metrics:detection_metric",
+                     metric_names=("map50", "map75", "map50_95", "precision50", "recall50"), default_loss="yolox_loss",
+                     plots=("pr_curve", "samples"), label="either",
+                     label_hint="detection needs image (folder of images) and label (a folder of YOLO .txt files, "
+                                "or a COCO .json file)",
+                     description="Boxes and classes: images plus YOLO .txt labels or a COCO .json."),
     ]
 
 
