@@ -103,8 +103,18 @@ def test_record_validation():
 
     with pytest.raises(ValueError, match="module:attribute"):
         BackboneRecord(name="x", factory="no_colon")
-    with pytest.raises(ValueError, match="unknown task"):
-        HeadRecord(name="x", factory="a:b", tasks=("pose",))
+    with pytest.raises(ValueError, match="task names are identifiers"):
+        HeadRecord(name="x", factory="a:b", tasks=("pose estimation",))
+    # a task a plugin adds (TaskRecord) is named like any other; whether it is installed is checked at load
+    assert HeadRecord(name="x", factory="a:b", tasks=("pose",)).tasks == ("pose",)
+    from nptrain.records import TaskRecord
+
+    task = dict(name="pose", model="a:b", dataset="a:b", targets="a:b", metric="a:b", metric_names=("pck",),
+                default_loss="mse")
+    with pytest.raises(ValueError, match="'plots' must be in"):
+        TaskRecord(**task, plots=("confusoin",))
+    with pytest.raises(ValueError, match="must be 'package.module:attribute'"):
+        TaskRecord(**{**task, "dataset": "no_colon"})
 
 
 def test_entry_modules_do_not_import_torch():

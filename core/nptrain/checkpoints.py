@@ -7,6 +7,8 @@ import attrs
 import torch
 from torch import nn
 
+from nptrain.checkpoint_spec import CheckpointSpec
+from nptrain.convert import convert_checkpoint, load_source_state_dict
 from nptrain.errors import UserError
 
 
@@ -60,27 +62,27 @@ def apply_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, str
     return report
 
 
-def load_weights(model: nn.Module, spec: str, *, preset: Optional[str] = None, plugins=None) -> LoadReport:
-    """``spec`` is a safetensors file of ours, ``source:path`` of an original checkpoint,
-    ``zoo:STUB`` (local zoo, pulled from ``NPTRAIN_ZOO_URL`` if needed) or an ``https://`` URL."""
-    from nptrain.convert import convert_checkpoint, split_source
-
-    if spec.startswith(("zoo:", "http://", "https://")):
+def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Optional[str] = None,
+                 plugins=None) -> LoadReport:
+    """Load a checkpoint (see :mod:`nptrain.checkpoint_spec`: a safetensors file of ours, ``source:path`` of an
+    original checkpoint, ``zoo:STUB`` or an ``https://`` URL) into ``model``; every mismatch is in the report
+    (``report.lines()``), a head of another class count is left freshly initialised, anything else raises."""
+    spec = CheckpointSpec.parse(spec) if isinstance(spec, str) else spec
+    path, label = spec.path, spec.text
+    if spec.remote:
+        # inside: zoo.pack builds on training, which loads checkpoints, so checkpoints -> zoo stays off module level
         from nptrain.zoo.remote import resolve_checkpoint
 
-        spec = str(resolve_checkpoint(spec))
-    source, path = split_source(spec)
-    if source is not None:
+        path = label = str(resolve_checkpoint(spec.text))
+    if spec.kind == "source":
         if not preset:
-            raise UserError(f"checkpoint {spec!r} names source {source!r}, so model.name must be a preset it converts")
-        state = convert_checkpoint(path, source=source, preset=preset, plugins=plugins)
+            raise UserError(f"checkpoint {spec.text!r} names source {spec.source!r}, so model.name must be a preset it converts")
+        state = convert_checkpoint(path, source=spec.source, preset=preset, plugins=plugins)
         if _is_other_task(state, model):
-            return _load_backbone(model, state, source=spec)
+            return _load_backbone(model, state, source=label)
     else:
-        from nptrain.convert import load_source_state_dict
-
         state = load_source_state_dict(path)
-    return apply_state_dict(model, state, source=spec)
+    return apply_state_dict(model, state, source=label)
 
 
 def _is_other_task(state: Mapping[str, torch.Tensor], model: nn.Module) -> bool:

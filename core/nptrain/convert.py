@@ -8,11 +8,12 @@ Forms accepted: ``.safetensors``; ``.pth``/``.pt``/``.bin`` loaded with ``torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import torch
 
 from nptrain.errors import ConversionError, UserError
+from nptrain.plugin_manager import active_plugins, using_plugins
 
 WRAPPER_KEYS = ("state_dict", "model", "module", "model_state", "model_state_dict", "net", "params")
 
@@ -64,20 +65,13 @@ def load_source_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def convert_checkpoint(path: str | Path, *, source: str, preset: str, keep_head: bool = True,
                        plugins=None) -> dict[str, torch.Tensor]:
     """Load ``path`` and map it onto ``preset`` with the converter registered for ``source``."""
-    from nptrain.plugin_manager import default_plugins
-
-    registry = (plugins or default_plugins()).registry
-    converter = registry.converter(source, preset).record.build_factory()
+    plugins = plugins or active_plugins()
+    converter = plugins.registry.converter(source, preset).record.build_factory()
     state = load_source_state_dict(path)
-    out = converter(state, preset=preset, keep_head=keep_head)
+    with using_plugins(plugins):  # the converter's preset_shapes builds with this same set
+        out = converter(state, preset=preset, keep_head=keep_head)
     if not isinstance(out, Mapping):
         raise ConversionError(f"converter {source!r} returned {type(out).__name__}, not a state dict")
     return dict(out)
 
 
-def split_source(spec: str) -> tuple[Optional[str], str]:
-    """``"torchvision:/path/r50.pth"`` → ``("torchvision", "/path/r50.pth")``; a bare path → ``(None, path)``."""
-    scheme, sep, rest = spec.partition(":")
-    if sep and len(scheme) > 1 and "/" not in scheme and not rest.startswith("//"):
-        return scheme, rest
-    return None, spec

@@ -22,6 +22,8 @@ import torch
 
 from nptrain.converter_rules import Concat, KeyRule, expand, join_concats
 from nptrain.errors import ConversionError
+from nptrain.modeling.api import create_model
+from nptrain.plugin_manager import active_plugins
 
 V = TypeVar("V")
 
@@ -98,13 +100,13 @@ def same_shape_pairs(unmapped: Mapping[str, tuple[int, ...]], unfilled: Mapping[
     return pairs
 
 
-def preset_shapes(spec: Any, *, num_classes: int, task: Optional[str] = None) -> dict[str, tuple[int, ...]]:
-    """Every state-dict key of ``create_model(spec)`` with its shape, built on the meta device (nothing allocated)."""
-    from nptrain.modeling.api import create_model
+def preset_shapes(spec: Any, *, num_classes: int, task: Optional[str] = None, plugins: Any = None) -> dict[str, tuple[int, ...]]:
+    """Every state-dict key of ``create_model(spec)`` with its shape, built on the meta device (nothing allocated).
 
-    kwargs = {"task": task} if task else {}
+    ``plugins``: the set to build with; by default the one the running conversion was given
+    (:func:`nptrain.plugin_manager.active_plugins`), so a converter needs no plugin set of its own."""
     with torch.device("meta"):
-        model = create_model(spec, num_classes=num_classes, **kwargs)
+        model = create_model(spec, num_classes=num_classes, task=task, plugins=plugins or active_plugins())
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 

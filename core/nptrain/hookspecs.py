@@ -20,6 +20,7 @@ from nptrain.records import (
     LossRecord,
     NeckRecord,
     PresetRecord,
+    TaskRecord,
     TransformRecord,
 )
 
@@ -167,4 +168,27 @@ def nptrain_transforms() -> Iterable[TransformRecord]:
         def nptrain_transforms():
             return [TransformRecord(name="grayscale", factory="np_plugin_tiny.aug:Grayscale.from_params",
                                     params=GrayscaleParams, description="Average the colour channels.")]
+    """
+
+
+@hookspec
+def nptrain_tasks() -> Iterable[TaskRecord]:
+    """Return the tasks this plugin adds (``model.task``): model class, dataset builder, target adapter,
+    metric factory, metric names, default loss, predict writer and plots.
+
+    Collecting hook: every implementation is called and all records are gathered; two records with
+    the same task name are an error naming both distributions. The core registers classification,
+    segmentation and detection through this hook; a plugin's task also needs providers (heads, losses,
+    presets) that declare it in their ``tasks``.
+
+    No arguments.
+
+    Example::
+
+        @hookimpl
+        def nptrain_tasks():
+            return [TaskRecord(name="keypoints", model="np_plugin_kp.model:KeypointModel",
+                               dataset="np_plugin_kp.data:build_dataset", targets="np_plugin_kp.data:targets",
+                               metric="np_plugin_kp.metric:build", metric_names=("pck",),
+                               default_loss="keypoint_mse")]
     """

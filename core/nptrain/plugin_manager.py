@@ -9,21 +9,23 @@ same hooks under the distribution name ``nptrain``. Environment switches:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import os
 import sys
 from importlib import metadata
 from types import ModuleType
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import attrs
 import pluggy
 
 from nptrain import hookspecs
 from nptrain.errors import describe_exception
-from nptrain.records import PROVIDER_KINDS
-from nptrain.registry import HOOK_OF_KIND, Provided, Registry
+from nptrain.records import RECORD_CLASSES
+from nptrain.registry import Provided, Registry
 
 BUILTIN_DIST = "nptrain"
 # built-in providers, registered exactly like plugins (one entry module per family)
@@ -124,8 +126,8 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
 
     registry = Registry()
     by_plugin_name = {f"{i.dist}:{i.name}": i for i in infos}
-    for kind, hook_name in HOOK_OF_KIND.items():
-        record_cls = PROVIDER_KINDS[kind]
+    for record_cls in RECORD_CLASSES:
+        hook_name = record_cls.HOOK
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = by_plugin_name[impl.plugin_name]
             if info.error:
@@ -141,9 +143,7 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
                 info.error = f"{hook_name}: {describe_exception(exc)}"
                 _trace(info.error)
                 continue
-            for record in records:
-                registry.add(kind, Provided(record=record, dist=info.dist, plugin=info.name))
-                info.providers.setdefault(kind, []).append(registry.key_of(kind, record))
+            add_records(registry, info, records)
             _trace(f"{impl.plugin_name} answered {hook_name} with {len(records)} record(s)")
     # a plugin that failed half-way must not leave records behind
     for info in infos:
@@ -151,6 +151,33 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
             registry.drop_dist(info.dist)
             info.providers.clear()
     return PluginSet(pm=pm, plugins=infos, registry=registry)
+
+
+def add_records(registry: Registry, info: PluginInfo, records: Iterable) -> None:
+    """Register ``records`` as provided by ``info``'s plugin and list them under its providers."""
+    for record in records:
+        registry.add(Provided(record=record, dist=info.dist, plugin=info.name))
+        info.providers.setdefault(record.KIND, []).append(record.key())
+
+
+# the plugin set of the conversion or build running now (see ``using_plugins``), for code a plugin calls
+# back into without a set of its own (a converter's ``preset_shapes``)
+_ACTIVE: contextvars.ContextVar[Optional[PluginSet]] = contextvars.ContextVar("nptrain_active_plugins", default=None)
+
+
+@contextlib.contextmanager
+def using_plugins(plugins: PluginSet) -> Iterator[PluginSet]:
+    """Make ``plugins`` the :func:`active_plugins` while the block runs (a converter, a build)."""
+    token = _ACTIVE.set(plugins)
+    try:
+        yield plugins
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_plugins() -> PluginSet:
+    """The set given to :func:`using_plugins` around the running call, else :func:`default_plugins`."""
+    return _ACTIVE.get() or default_plugins()
 
 
 @functools.lru_cache(maxsize=1)

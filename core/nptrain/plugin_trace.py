@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any, Optional
 
+from nptrain.checkpoint_spec import CheckpointSpec
+
 
 def _where(plugins: Any, provided: Any) -> str:
     version = next((p.version for p in plugins.plugins if p.dist == provided.dist), "?")
@@ -19,11 +21,7 @@ def _where(plugins: Any, provided: Any) -> str:
 
 
 def _checkpoint_source(spec: Optional[str]) -> Optional[str]:
-    if not spec or ":" not in spec:
-        return None
-    from nptrain.convert import split_source
-
-    return split_source(spec)[0]
+    return CheckpointSpec.parse(spec).source if spec else None
 
 
 def provider_lines(loaded: Any, plugins: Any) -> list[str]:

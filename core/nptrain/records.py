@@ -11,6 +11,9 @@ from typing import Any, Callable, Mapping, Optional
 
 import attrs
 
+from nptrain.errors import UserError, describe_exception
+
+# the tasks the core registers itself (``nptrain.builtin``); a plugin may add more with a TaskRecord
 TASKS = ("classification", "segmentation", "detection")
 
 
@@ -21,14 +24,19 @@ def _check_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attribute.name} must be 'package.module:attribute' or a callable, got {value!r}")
 
 
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and value.replace("_", "").replace("-", "").isalnum()
+
+
 def _check_tasks(instance: Any, attribute: attrs.Attribute, value: tuple) -> None:
-    bad = [t for t in value if t not in TASKS]
+    # task names only: which tasks exist is known once every plugin's TaskRecord is registered
+    bad = [t for t in value if not _is_name(t)]
     if bad:
-        raise ValueError(f"unknown task(s) {bad}; tasks are {', '.join(TASKS)}")
+        raise ValueError(f"{attribute.name}: task names are identifiers like {', '.join(TASKS)}, got {bad}")
 
 
 def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not value or not value.replace("_", "").replace("-", "").isalnum():
+    if not _is_name(value):
         raise ValueError(f"{attribute.name} must be a non-empty identifier, got {value!r}")
 
 
@@ -36,8 +44,6 @@ def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     """Import ``"pkg.module:attr"`` (or return a callable unchanged)."""
     if callable(ref):
         return ref
-    from nptrain.errors import UserError, describe_exception
-
     module, _, attr = ref.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -87,8 +93,28 @@ class FeatureInfo:
         return cls(tuple(Feature(int(c), None if s is None else int(s)) for c, s in zip(channels, strides)))
 
 
+class _Keyed:
+    """What every record class says about itself, so the plugin manager, the registry and ``nptrain list``
+    read one place: ``KIND`` (registry kind), ``HOOK`` (the hook that returns it), ``TITLE`` (plural shown
+    by ``nptrain list``) and the key rule :meth:`keys`. Uniqueness rule: two records of one kind that share
+    a key are a conflict naming both distributions."""
+
+    __slots__ = ()
+    KIND = ""
+    HOOK = ""
+    TITLE = ""
+
+    def keys(self) -> tuple:
+        """Every registry key this record answers to (one by default: its name)."""
+        return (self.key(),)
+
+    def key(self) -> Any:
+        """The key ``nptrain plugins`` lists for this record."""
+        return getattr(self, "name")
+
+
 @attrs.frozen(kw_only=True)
-class _Provider:
+class _Provider(_Keyed):
     name: str = attrs.field(validator=_check_name)
     factory: str | Callable[..., Any] = attrs.field(validator=_check_ref)
     description: str = ""
@@ -106,7 +132,7 @@ class BackboneRecord(_Provider):
     tuple of tensors matching it. ``stage_params`` is the attrs class of one stage entry, or None.
     """
 
-    KIND = "backbone"
+    KIND, HOOK, TITLE = "backbone", "nptrain_backbones", "backbones"
     stage_params: Optional[type] = None
     tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
 
@@ -116,7 +142,7 @@ class NeckRecord(_Provider):
     """A neck. ``factory(params, in_features: FeatureInfo) -> nn.Module`` with ``feature_info``;
     ``forward(features: tuple) -> tuple``."""
 
-    KIND = "neck"
+    KIND, HOOK, TITLE = "neck", "nptrain_necks", "necks"
     tasks: tuple[str, ...] = attrs.field(default=("segmentation", "detection"), converter=tuple, validator=_check_tasks)
 
 
@@ -125,7 +151,7 @@ class HeadRecord(_Provider):
     """A head. ``factory(params, in_features: FeatureInfo, num_classes, task) -> nn.Module``;
     ``forward(features: tuple)`` returns the task output (see ``docs/plugins.md``)."""
 
-    KIND = "head"
+    KIND, HOOK, TITLE = "head", "nptrain_heads", "heads"
     tasks: tuple[str, ...] = attrs.field(converter=tuple, validator=_check_tasks)
 
 
@@ -134,7 +160,7 @@ class FullModelRecord(_Provider):
     """A model that is not split into backbone/neck/head.
     ``factory(params, stage_params, num_classes, task) -> nn.Module``."""
 
-    KIND = "full"
+    KIND, HOOK, TITLE = "full", "nptrain_full_models", "models"
     stage_params: Optional[type] = None
     tasks: tuple[str, ...] = attrs.field(converter=tuple, validator=_check_tasks)
 
@@ -146,7 +172,7 @@ class LossRecord(_Provider):
     ``params`` holds the criterion's own keys (everything in a ``losses`` entry except
     ``criterion`` and ``weight``)."""
 
-    KIND = "loss"
+    KIND, HOOK, TITLE = "loss", "nptrain_losses", "losses"
     tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
 
 
@@ -162,7 +188,7 @@ class TransformRecord(_Provider):
     ``t(images, labels, num_classes, gen) -> (images, soft_labels)`` (mixup/cutmix), and may only
     appear in ``augmentation.train``."""
 
-    KIND = "transform"
+    KIND, HOOK, TITLE = "transform", "nptrain_transforms", "transforms"
     tasks: tuple[str, ...] = attrs.field(default=TASKS, converter=tuple, validator=_check_tasks)
     batch: bool = False
 
@@ -176,21 +202,25 @@ class ConverterRecord(_Provider):
     :class:`nptrain.errors.ConversionError` on any unmapped source key or unfilled target key.
     """
 
-    KIND = "converter"
+    KIND, HOOK, TITLE = "converter", "nptrain_converters", "converters"
     presets: tuple[str, ...] = attrs.field(converter=tuple)
+
+    def keys(self) -> tuple:
+        """One key per filled preset: ``(source, preset)`` is what must be unique."""
+        return tuple((self.name, preset) for preset in self.presets)
 
 
 @attrs.frozen(kw_only=True)
-class PresetRecord:
+class PresetRecord(_Keyed):
     """A ready model: a ``model.architecture`` mapping for one task.
 
     ``architecture`` uses the config's own shape: ``{"backbone": {"name":…, "params":…,
     "stage_params": […]}, "neck": …, "head": …}`` or ``{"full": {...}}``.
     """
 
-    KIND = "preset"
+    KIND, HOOK, TITLE = "preset", "nptrain_presets", "presets"
     name: str = attrs.field(validator=_check_name)
-    task: str = attrs.field(validator=attrs.validators.in_(TASKS))
+    task: str = attrs.field(validator=_check_name)
     architecture: Mapping[str, Any]
     description: str = ""
     default_input_size: int = 224
@@ -200,14 +230,61 @@ class PresetRecord:
     memory_format: str = attrs.field(default="contiguous",
                                      validator=attrs.validators.in_(("contiguous", "channels_last")))
 
+    def key(self) -> Any:
+        """``(name, task)``: one preset name may serve several tasks."""
+        return (self.name, self.task)
 
-PROVIDER_KINDS: dict[str, type] = {
-    "backbone": BackboneRecord,
-    "neck": NeckRecord,
-    "head": HeadRecord,
-    "full": FullModelRecord,
-    "loss": LossRecord,
-    "converter": ConverterRecord,
-    "preset": PresetRecord,
-    "transform": TransformRecord,
-}
+
+# the best-epoch pictures a task may ask for (nptrain.report.best_epoch draws them)
+PLOTS = ("confusion", "pr_curve", "samples")
+
+
+def _optional_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        _check_ref(instance, attribute, value)
+
+
+@attrs.frozen(kw_only=True)
+class TaskRecord(_Keyed):
+    """A task (``model.task``): everything the core needs to train, evaluate and predict it.
+
+    Every callable is a ``"module:attribute"`` string imported only when used:
+
+    * ``model``: the :class:`~nptrain.modeling.task_models.TaskModel` subclass, called
+      ``model(backbone, neck, head, name)``; its ``finish(out, x)`` also shapes full models' outputs;
+    * ``dataset``: ``dataset(data_config, split, transform, classes) -> dataset`` whose items are
+      ``(image, target dict)`` and which has ``classes``, ``check_files()`` and ``cache_images()``;
+    * ``targets``: ``targets(batch_target, device) -> loss targets`` (what losses and metrics receive);
+    * ``metric``: ``metric(loaded_config, num_classes) -> Metric`` (:mod:`nptrain.metric_base`);
+    * ``predict``: ``predict(loaded, model, classes, image_paths, out_dir, options)`` for ``nptrain predict`` and
+      ``nptrain.predict``: returns one result per image and writes files when ``out_dir`` is not None
+      (``options``: ``topk``, ``score_thresh``; see :mod:`nptrain.api.predict`).
+    """
+
+    KIND, HOOK, TITLE = "task", "nptrain_tasks", "tasks"
+    name: str = attrs.field(validator=_check_name)
+    model: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    dataset: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    targets: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    metric: str | Callable[..., Any] = attrs.field(validator=_check_ref)
+    metric_names: tuple[str, ...] = attrs.field(converter=tuple)
+    default_loss: str = attrs.field(validator=_check_name)
+    predict: Optional[str | Callable[..., Any]] = attrs.field(default=None, validator=_optional_ref)
+    plots: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=attrs.validators.deep_iterable(
+        attrs.validators.in_(PLOTS)))
+    label: str = attrs.field(default="either", validator=attrs.validators.in_(("file", "folder", "either")))
+    label_hint: str = ""
+    description: str = ""
+
+    def part(self, field: str) -> Callable[..., Any]:
+        """The callable ``field`` names (``"model"``, ``"dataset"``, ``"targets"``, ``"metric"``, ``"predict"``)."""
+        ref = getattr(self, field)
+        if ref is None:
+            raise UserError(f"task {self.name!r} has no {field} (its plugin does not provide one)")
+        return resolve(ref)
+
+
+# every record kind, in the order ``nptrain list`` shows them and docs/plugins.md documents them
+RECORD_CLASSES: tuple[type, ...] = (BackboneRecord, NeckRecord, HeadRecord, FullModelRecord, PresetRecord, LossRecord,
+                                    ConverterRecord, TransformRecord, TaskRecord)
+PROVIDER_KINDS: dict[str, type] = {cls.KIND: cls for cls in RECORD_CLASSES}

@@ -6,22 +6,9 @@ from typing import Any, Optional
 import attrs
 
 from nptrain.errors import PluginError, UserError
+from nptrain.hints import did_you_mean
 from nptrain.known_plugins import install_hint
-
-HOOK_OF_KIND = {
-    "backbone": "nptrain_backbones",
-    "neck": "nptrain_necks",
-    "head": "nptrain_heads",
-    "full": "nptrain_full_models",
-    "loss": "nptrain_losses",
-    "converter": "nptrain_converters",
-    "preset": "nptrain_presets",
-    "transform": "nptrain_transforms",
-}
-KIND_TITLES = {"backbone": "backbones", "neck": "necks", "head": "heads", "full": "models",
-               "loss": "losses", "converter": "converters", "preset": "presets",
-               "transform": "transforms"}
-
+from nptrain.records import TASKS as BUILTIN_TASKS
 
 @attrs.frozen
 class Provided:
@@ -38,18 +25,11 @@ class UnknownProvider(UserError):
 class Registry:
     _entries: dict = attrs.Factory(dict)  # (kind, key) -> [Provided, ...]
 
-    @staticmethod
-    def key_of(kind: str, record: Any) -> Any:
-        if kind == "preset":
-            return (record.name, record.task)
-        return record.name
-
-    def add(self, kind: str, provided: Provided) -> None:
-        if kind == "converter":
-            for preset in provided.record.presets:
-                self._entries.setdefault(("converter", (provided.record.name, preset)), []).append(provided)
-            return
-        self._entries.setdefault((kind, self.key_of(kind, provided.record)), []).append(provided)
+    def add(self, provided: Provided) -> None:
+        """File ``provided`` under every key its record class's key rule gives (see ``nptrain.records``)."""
+        record = provided.record
+        for key in record.keys():
+            self._entries.setdefault((record.KIND, key), []).append(provided)
 
     def drop_dist(self, dist: str) -> None:
         for key in list(self._entries):
@@ -94,12 +74,17 @@ class Registry:
         return prov
 
     def unknown_message(self, kind: str, name: str) -> str:
-        from nptrain.config.structure import suggest
-
         names = self.names(kind)
-        near = suggest(name, names)
-        hint = f" (did you mean {near!r}?)" if near else install_hint(name)
+        hint = did_you_mean(name, names) or install_hint(name)
         return f"unknown {kind} {name!r}{hint}; installed: {', '.join(names) or 'none'}"
+
+    def task_names(self) -> list[str]:
+        """Installed tasks: the built-in ones in their usual order, then the ones plugins add."""
+        return sorted(self.names("task"), key=lambda n: (BUILTIN_TASKS.index(n) if n in BUILTIN_TASKS else len(BUILTIN_TASKS), n))
+
+    def task(self, name: str) -> Any:
+        """The :class:`~nptrain.records.TaskRecord` of ``name``; a clear error lists the installed tasks."""
+        return self.get("task", name).record
 
     def preset(self, name: str, task: str) -> Optional[Provided]:
         return self.find("preset", (name, task))
@@ -112,11 +97,8 @@ class Registry:
         if prov is None:
             sources = sorted({k[1][0] for k in self._entries if k[0] == "converter" and k[1][1] == preset})
             if sources:
-                from nptrain.config.structure import suggest
-
-                near = suggest(source, sources)
                 raise UnknownProvider(f"no converter {source!r} for preset {preset!r}"
-                                      + (f" (did you mean {near!r}?)" if near else "")
+                                      + did_you_mean(source, sources)
                                       + f"; available sources: {', '.join(sources)}")
             all_sources = sorted({k[1][0] for k in self._entries if k[0] == "converter"})
             raise UnknownProvider(f"no converter fills preset {preset!r}{install_hint(preset)}; "

@@ -10,7 +10,6 @@ import torch
 
 from nptrain.config.augmentation import parse_transforms
 from nptrain.config.loader import load_config
-from nptrain.config.sections import TASK_METRICS
 from nptrain.data.transforms import build_transforms
 from nptrain.errors import ConfigError
 
@@ -75,8 +74,12 @@ def test_task_metrics_are_the_evaluators_metrics():
     from nptrain.detection.metrics import AVAILABLE as DETECTION
     from nptrain.training.metrics import ClassificationMetric, SegmentationMetric
 
-    assert TASK_METRICS == {"classification": ClassificationMetric.AVAILABLE,
-                            "segmentation": SegmentationMetric.AVAILABLE, "detection": DETECTION}
+    from nptrain.plugin_manager import load_plugins
+
+    registry = load_plugins(external=False).registry
+    assert {name: registry.task(name).metric_names for name in registry.task_names()} == {
+        "classification": ClassificationMetric.AVAILABLE, "segmentation": SegmentationMetric.AVAILABLE,
+        "detection": DETECTION}
 
 
 def test_loaded_sections_are_typed_records(write):

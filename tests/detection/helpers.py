@@ -4,8 +4,8 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-from nptrain.plugin_manager import PluginInfo, PluginSet, load_plugins
-from nptrain.registry import HOOK_OF_KIND, Provided
+from nptrain.plugin_manager import PluginInfo, PluginSet, add_records, load_plugins
+from nptrain.records import RECORD_CLASSES
 
 STANDALONE_DIST = "nptrain-detection"
 
@@ -22,10 +22,8 @@ def detection_plugins() -> tuple[PluginSet, Optional[str]]:
     from nptrain.builtin import detection_plugin as module
 
     info = PluginInfo(name="builtin_detection", dist=STANDALONE_DIST, version="0", module=module.__name__)
-    for kind, hook in HOOK_OF_KIND.items():
-        impl = getattr(module, hook, None)
-        for record in (impl() if impl else []):
-            plugins.registry.add(kind, Provided(record=record, dist=STANDALONE_DIST, plugin=info.name))
-            info.providers.setdefault(kind, []).append(plugins.registry.key_of(kind, record))
+    for record_cls in RECORD_CLASSES:
+        impl = getattr(module, record_cls.HOOK, None)
+        add_records(plugins.registry, info, impl() if impl else [])
     plugins.plugins.append(info)
     return plugins, STANDALONE_DIST

@@ -116,7 +116,7 @@ def test_l1_term_follows_the_epoch(det_config, small_shapes_det_dir):
 
 def test_data_command_writes_shapes_det_in_both_formats(tmp_path, capsys):
     from nptrain.config.sections import DataConfig, DataPath, SplitPath
-    from nptrain.data.detection import build_det_dataset
+    from nptrain.detection.dataset import build_det_dataset
 
     out = tmp_path / "s"
     assert main(["data", "shapes-det", str(out), "--count", "12"]) == 0

@@ -54,12 +54,10 @@ def test_auto_pairs_by_stride():
 
 def _yolox(width: float):
     from nptrain.config.loader import load_config
-    from nptrain.modeling.api import _write_yaml
     from nptrain.modeling.builder import build_loss, build_model
 
-    path = _write_yaml({"model": {"name": "yolox_nano", "task": "detection",
-                                  "architecture": {"backbone": {"params": {"wid_mul": width}}}}})
-    loaded = load_config([path], check_files=False)
+    loaded = load_config({"model": {"name": "yolox_nano", "task": "detection",
+                                    "architecture": {"backbone": {"params": {"wid_mul": width}}}}}, check_files=False)
     return build_model(loaded.resolved, 3, name="yolox_nano"), build_loss(loaded.resolved)
 
 

@@ -70,15 +70,14 @@ def test_two_process_ddp(small_config, tmp_path):
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss
     from nptrain.training.engine import evaluate
-    from nptrain.training.metrics import make_metric
-    from nptrain.training.setup import build_data, build_task_model
+    from nptrain.training.setup import build_data, build_task_model, make_task_metric
 
     loaded = load_config(paths)
     data = build_data(loaded, need_train=False)
     model = build_task_model(loaded, len(data.classes))
     model.load_state_dict(r0["model"])
     loader = make_loader(data.valid, batch_size=64, shuffle=False, seed=1, num_workers=0)
-    single = evaluate(model, loader, build_loss(loaded.resolved), make_metric("classification", 10), "classification",
+    single = evaluate(model, loader, build_loss(loaded.resolved), make_task_metric(loaded, 10), loaded.task_spec,
                       torch.device("cpu"))
     assert r0["row"]["valid_top1_accuracy"] == single["top1_accuracy"]
     assert r0["row"]["valid_top5_accuracy"] == single["top5_accuracy"]

@@ -106,6 +106,6 @@ def _evaluate_model(paths: list[str], overrides: list[str], weights: str, log: C
     loader = make_loader(data.valid, batch_size=env.batch_size, shuffle=False, seed=env.seed,
                          num_workers=env.num_workers)
     metric = make_task_metric(loaded, len(data.classes))
-    values = evaluate_loader(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.model.task, device)
+    values = evaluate_loader(model, loader, build_loss(loaded.resolved).to(device), metric, loaded.task_spec, device)
     return Evaluation({k: float(v) for k, v in values.items()}, len(data.valid), metric.primary,
                       metric.details(data.classes), metric.table(data.classes) or "", weights=wpath)

@@ -105,22 +105,44 @@ def predict(run: Union[Run, PathLike], images: Union[PathLike, Sequence[PathLike
     paths = expand_images([images] if isinstance(images, (str, Path)) else list(images))
     with command_pickles(trust_pickle):
         loaded, model, classes = load_run(run_dir, [], weights)
-    task = loaded.model.task
     out = Path(output) if output is not None else None
-    if task == "classification":
-        if topk < 1:
-            raise UserError("--topk must be at least 1")
-        results: list[Prediction] = list(_classify(loaded, model, classes, paths, topk))
-    elif task == "segmentation":
-        if len(classes) > 256:
-            raise UserError(f"predict writes 8-bit palette masks; this run has {len(classes)} classes (at most 256)")
-        results = list(_segment(loaded, model, classes, paths))
-    elif task == "detection":
-        if not 0.0 <= score_thresh < 1.0:
-            raise UserError(f"--score-thresh must be in [0, 1), got {score_thresh}")
-        results = list(_detect(loaded, model, classes, paths, score_thresh))
-    else:
-        raise UserError(f"predict supports classification, segmentation and detection runs (this run is {task})")
+    # the task's predictor (TaskRecord.predict): the built-in ones below, a plugin task's own
+    found = loaded.task_spec.part("predict")(loaded, model, classes, paths, out,
+                                             PredictOptions(topk=topk, score_thresh=score_thresh))
+    return found if isinstance(found, Predictions) else Predictions(list(found or ()))
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What ``nptrain predict`` lets a user choose, passed to every task's predictor."""
+    topk: int = 1  # classification: classes kept per image
+    score_thresh: float = 0.3  # detection: lowest score kept
+
+
+# the built-in tasks' predictors (TaskRecord.predict): (loaded, model, classes, image paths, out dir or
+# None, PredictOptions) -> Predictions; with an out dir they also write nptrain predict's files there
+def predict_classification(loaded: Any, model: Any, classes: list[str], paths: list[str], out: Optional[Path],
+                           options: PredictOptions) -> Predictions:
+    if options.topk < 1:
+        raise UserError("--topk must be at least 1")
+    return _written(loaded, classes, list(_classify(loaded, model, classes, paths, options.topk)), out)
+
+
+def predict_segmentation(loaded: Any, model: Any, classes: list[str], paths: list[str], out: Optional[Path],
+                         options: PredictOptions) -> Predictions:
+    if len(classes) > 256:
+        raise UserError(f"predict writes 8-bit palette masks; this run has {len(classes)} classes (at most 256)")
+    return _written(loaded, classes, list(_segment(loaded, model, classes, paths)), out)
+
+
+def predict_detection(loaded: Any, model: Any, classes: list[str], paths: list[str], out: Optional[Path],
+                      options: PredictOptions) -> Predictions:
+    if not 0.0 <= options.score_thresh < 1.0:
+        raise UserError(f"--score-thresh must be in [0, 1), got {options.score_thresh}")
+    return _written(loaded, classes, list(_detect(loaded, model, classes, paths, options.score_thresh)), out)
+
+
+def _written(loaded: Any, classes: list[str], results: list[Prediction], out: Optional[Path]) -> Predictions:
     if out is None:
         return Predictions(results)
     from nptrain.api.predict_files import write_predictions
@@ -177,7 +199,8 @@ def _detect(loaded: Any, model: Any, classes: list[str], paths: list[str], score
     from nptrain.data.box_geometry import invert_boxes
     from nptrain.detection.boxes import clip_boxes
     from nptrain.detection.postprocess import postprocess
-    from nptrain.training.setup import main_output, postprocess_config
+    from nptrain.detection.postprocess import postprocess_config
+    from nptrain.training.setup import main_output
 
     post = postprocess_config(loaded, score_thresh=score_thresh)
     with torch.no_grad():
@@ -197,6 +220,8 @@ def describe(result: Prediction) -> str:
     if isinstance(result, SegmentationMask):
         where = f"{result.files[0]}  " if result.files else ""
         return f"{result.image}: {where}(" + "  ".join(f"{c} {s:.1%}" for c, s in result.shares().items()) + ")"
+    if not isinstance(result, Detections):  # a plugin task's own result type
+        return str(result)
     found = ", ".join(f"{c} {s:.2f}" for c, s in zip(result.labels[:5], result.scores[:5].tolist()))
     more = f" (+{len(result) - 5})" if len(result) > 5 else ""
     where = f" -> {result.files[0]}" if result.files else ""

@@ -6,10 +6,13 @@ switched on as one unit; like every entry module it imports no model code.
 from __future__ import annotations
 
 from nptrain import hookimpl
+from nptrain.builtin.tasks import builtin_task
 from nptrain.builtin.detection_params import (
     AnchorFreeDecoupledHeadParams, CSPDarknetParams, YOLOPAFPNParams, YOLOXLossParams,
 )
-from nptrain.records import BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord
+from nptrain.records import (
+    BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord,
+)
 
 
 @hookimpl
@@ -36,6 +39,19 @@ def nptrain_heads():
         HeadRecord(name="anchor_free_decoupled_head", factory="nptrain.detection.head:build",
                    params=AnchorFreeDecoupledHeadParams, tasks=("detection",),
                    description="YOLOX decoupled head; outputs (B, N, 5 + classes) boxes decoded to pixels + logits."),
+    ]
+
+
+@hookimpl
+def nptrain_tasks():
+    return [
+        builtin_task("detection", "DetectionModel", "nptrain.detection.dataset:build_det_dataset",
+                     "nptrain.detection.metrics:detection_metric",
+                     metric_names=("map50", "map75", "map50_95", "precision50", "recall50"), default_loss="yolox_loss",
+                     plots=("pr_curve", "samples"), label="either",
+                     label_hint="detection needs image (folder of images) and label (a folder of YOLO .txt files, "
+                                "or a COCO .json file)",
+                     description="Boxes and classes: images plus YOLO .txt labels or a COCO .json."),
     ]
 
 

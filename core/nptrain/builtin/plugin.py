@@ -9,7 +9,24 @@ from nptrain.builtin.transform_params import (
     CenterCropParams, ColorJitterParams, FlipParams, MixingParams, NormalizeParams, PadParams, RandomCropParams,
     RandomResizedCropParams, ResizeParams,
 )
+from nptrain.builtin.tasks import builtin_task
 from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord, TransformRecord
+
+
+@hookimpl
+def nptrain_tasks():
+    return [
+        builtin_task("classification", "ClassificationModel", "nptrain.data.datasets:build_dataset",
+                     "nptrain.training.metrics:classification_metric", metric_names=("top1_accuracy", "top5_accuracy"),
+                     default_loss="cross_entropy", plots=("confusion", "samples"), label="file",
+                     description="One class per image: class folders, or images plus a CSV of labels."),
+        builtin_task("segmentation", "SegmentationModel", "nptrain.data.segmentation:build_seg_dataset",
+                     "nptrain.training.metrics:segmentation_metric", metric_names=("miou", "pixel_accuracy"),
+                     default_loss="seg_cross_entropy", plots=("confusion", "samples"), label="folder",
+                     label_hint="segmentation needs both image (folder of images) and label (folder of masks, "
+                                "matched by file stem)",
+                     description="A class per pixel: images plus a folder of masks."),
+    ]
 
 
 @hookimpl

@@ -53,11 +53,10 @@ def run(args: argparse.Namespace) -> int:
         yaml.default_flow_style = False
         yaml.dump(loaded.unstructure(), sys.stdout)
     if args.trace:  # YAML comments, so `config show --trace` output still loads
-        from nptrain.plugin_manager import default_plugins
         from nptrain.plugin_trace import provider_lines
 
         print("# provided by:")
-        for line in provider_lines(loaded, default_plugins()):
+        for line in provider_lines(loaded, loaded.plugins):
             print(f"#   {line}")
     return 0
 

@@ -25,15 +25,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise UserError(f"output must end in .safetensors, got {out}")
-    state = convert_checkpoint(args.src, source=args.source, preset=args.model, keep_head=not args.drop_head)
+    plugins = default_plugins()
+    state = convert_checkpoint(args.src, source=args.source, preset=args.model, keep_head=not args.drop_head,
+                               plugins=plugins)
     if not args.no_verify:
         from nptrain.checkpoints import apply_state_dict
         from nptrain.modeling.api import create_model
 
-        tasks = default_plugins().registry.preset_tasks(args.model)
+        tasks = plugins.registry.preset_tasks(args.model)
         head = [v for k, v in state.items() if k.endswith(("classifier.weight", "cls_pred.weight"))]
         num_classes = int(head[-1].shape[0]) if head else 1000
-        model = create_model(args.model, task=tasks[0] if tasks else None, num_classes=num_classes)
+        model = create_model(args.model, task=tasks[0] if tasks else None, num_classes=num_classes, plugins=plugins)
         report = apply_state_dict(model, state, strict=not args.drop_head, source=args.src)
         for line in report.lines():
             print(f"note: {line}")

@@ -6,8 +6,11 @@ import json
 
 import attrs
 
-KINDS = {"backbones": "backbone", "necks": "neck", "heads": "head", "models": "full", "presets": "preset",
-         "losses": "loss", "converters": "converter", "transforms": "transform"}
+from nptrain.records import RECORD_CLASSES
+
+KINDS = {cls.TITLE: cls.KIND for cls in RECORD_CLASSES}  # plural shown here -> registry kind
+# section headings (full models print as "models:", their `nptrain list` choice)
+TITLE_OF = {cls.KIND: cls.TITLE for cls in RECORD_CLASSES}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +60,8 @@ def describe(kind: str, prov) -> dict:
         row.update(task=rec.task, architecture=dict(rec.architecture), input_size=rec.default_input_size)
     elif kind == "converter":
         row.update(presets=list(rec.presets))
+    elif kind == "task":
+        row.update(metrics=list(rec.metric_names), default_loss=rec.default_loss)
     else:
         row.update(tasks=list(getattr(rec, "tasks", ())), params=_fields(rec.params),
                    stage_params=_fields(getattr(rec, "stage_params", None)))
@@ -81,12 +86,14 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         if row["kind"] != current:
             current = row["kind"]
-            print(f"\n{current}s:" if current != "loss" else "\nlosses:")
+            print(f"\n{TITLE_OF[current]}:")
         extra = ""
         if row["kind"] == "preset":
             extra = f" [{row['task']}, input {row['input_size']}]"
         elif row["kind"] == "converter":
             extra = f" -> {', '.join(row['presets'])}"
+        elif row["kind"] == "task":
+            extra = f" [metrics {', '.join(row['metrics'])}; default loss {row['default_loss']}]"
         elif row.get("tasks"):
             extra = f" [{', '.join(row['tasks'])}]"
         print(f"  {row['name']}{extra}  ({row['distribution']})  {row['description']}")

@@ -28,9 +28,7 @@ def _input_shape(loaded, summary: dict, override: Optional[int]) -> tuple[int, i
     if summary.get("input_shape"):
         return tuple(summary["input_shape"])  # type: ignore[return-value]
     if loaded is not None and loaded.model.name:
-        from nptrain.plugin_manager import default_plugins
-
-        prov = default_plugins().registry.preset(loaded.model.name, loaded.model.task)
+        prov = loaded.plugins.registry.preset(loaded.model.name, loaded.model.task)
         if prov is not None:
             return (3, prov.record.default_input_size, prov.record.default_input_size)
     return (3, 224, 224)

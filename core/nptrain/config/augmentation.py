@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 import attrs
 
-from nptrain.config.structure import CONVERTER, structure_errors, suggest
+from nptrain.config.structure import CONVERTER, structure_errors
+from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, PluginError
 from nptrain.registry import Provided, Registry

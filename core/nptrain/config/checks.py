@@ -10,21 +10,14 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+from nptrain.checkpoint_spec import CheckpointSpec
 from nptrain.config.model_section import ModelConfig
-from nptrain.config.sections import TASK_METRICS, RunConfig
-from nptrain.config.structure import suggest
+from nptrain.config.sections import RunConfig
+from nptrain.hints import did_you_mean, suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError
 
-# schemes a checkpoint may carry (besides a converter source name): fetched when the run starts
-CHECKPOINT_SCHEMES = ("zoo", "http", "https")
 RELATIVE_HINT = " (relative paths are resolved against the current directory, or data.path.root)"
-# what ``data.path.<split>.label`` is for each task: a file, a folder, or either
-LABEL_KIND = {"classification": "file", "segmentation": "folder", "detection": "either"}
-LABEL_NEED = {
-    "segmentation": "segmentation needs both image (folder of images) and label (folder of masks, matched by file stem)",
-    "detection": "detection needs image (folder of images) and label (a folder of YOLO .txt files, or a COCO .json file)",
-}
 
 
 def check_model_files(model: ModelConfig, cfg: LocatedConfig, registry: Any) -> list[ConfigError]:
@@ -37,18 +30,15 @@ def check_model_files(model: ModelConfig, cfg: LocatedConfig, registry: Any) -> 
         value = getattr(model, field)
         if not value:
             continue
-        scheme, sep, rest = value.partition(":")
-        path = value
-        if sep and len(scheme) > 1:  # one letter: a Windows drive
-            if scheme in CHECKPOINT_SCHEMES:
-                continue
-            if field == "checkpoint" and scheme not in sources:
-                near = suggest(scheme, sorted(sources))
-                errors.append(cfg.error(("model", field), f"unknown checkpoint source {scheme!r}"
-                                        + (f" (did you mean {near!r}?)" if near else "")
-                                        + f"; installed converter sources: {', '.join(sorted(sources)) or 'none'}"))
-                continue
-            path = rest
+        spec = CheckpointSpec.parse(value)
+        if spec.remote:  # fetched when the run starts
+            continue
+        if spec.kind == "source" and field == "checkpoint" and spec.source not in sources:
+            errors.append(cfg.error(("model", field), f"unknown checkpoint source {spec.source!r}"
+                                    + did_you_mean(spec.source, sorted(sources))
+                                    + f"; installed converter sources: {', '.join(sorted(sources)) or 'none'}"))
+            continue
+        path = spec.path
         p = Path(path).expanduser()
         if not p.exists():
             errors.append(cfg.error(("model", field), f"file not found: {path}"))
@@ -62,8 +52,11 @@ def _resolve(path: str, root: Optional[str]) -> Path:
     return p if p.is_absolute() or root is None else Path(root).expanduser() / p
 
 
-def check_data_paths(run: RunConfig, task: Optional[str], cfg: LocatedConfig) -> list[ConfigError]:
-    """The splits training needs are set, and every data path that is set exists and has the right kind."""
+def check_data_paths(run: RunConfig, task: Any, cfg: LocatedConfig) -> list[ConfigError]:
+    """The splits training needs are set, and every data path that is set exists and has the right kind
+    (``task``: the TaskRecord, whose ``label`` and ``label_hint`` say what a label is; None when unknown)."""
+    need = task.label_hint if task is not None else ""
+    label_kind = task.label if task is not None else "either"
     data = run.data
     root = data.path.root
     errors = []
@@ -73,9 +66,9 @@ def check_data_paths(run: RunConfig, task: Optional[str], cfg: LocatedConfig) ->
     for split in ("train", "valid", "test"):
         sp = getattr(data.path, split)
         base = ("data", "path", split)
-        if sp is None or sp.image is None or (sp.label is None and task in LABEL_NEED):
+        if sp is None or sp.image is None or (sp.label is None and need):
             if split != "test":
-                what = LABEL_NEED.get(task or "", "") or ("a folder with one subfolder per class, or images plus "
+                what = need or ("a folder with one subfolder per class, or images plus "
                                                           f"data.path.{split}.label CSV")
                 where = base if sp is None else base + ("image" if sp.image is None else "label",)
                 errors.append(cfg.error(where, f"is not set: training and evaluation need it ({what})", value=False))
@@ -87,7 +80,7 @@ def check_data_paths(run: RunConfig, task: Optional[str], cfg: LocatedConfig) ->
                 what = "is a file, not a folder" if folder.exists() else "folder not found"
                 errors.append(cfg.error(base + ("image",), f"{what}: {folder}" + ("" if folder.exists() else RELATIVE_HINT)))
         if sp.label is not None:
-            errors += _check_label(_resolve(sp.label, root), LABEL_KIND.get(task or "", "either"), cfg, base + ("label",))
+            errors += _check_label(_resolve(sp.label, root), label_kind, cfg, base + ("label",))
     if isinstance(data.id_mapping, str):
         path = _resolve(data.id_mapping, root)
         if not path.is_file():
@@ -138,9 +131,10 @@ def check_full_model_options(run: RunConfig, model: ModelConfig, resolved: Any, 
     return errors
 
 
-def check_metrics(run: RunConfig, task: str, cfg: LocatedConfig) -> list[ConfigError]:
+def check_metrics(run: RunConfig, task: Any, cfg: LocatedConfig) -> list[ConfigError]:
+    """``logging.metrics.metric_names`` are metrics of ``task`` (its TaskRecord)."""
     names = run.logging.metrics.metric_names
-    available = TASK_METRICS.get(task, ())
+    available, task = tuple(task.metric_names), task.name
     errors = []
     for i, name in enumerate(names or []):
         if name not in available:

@@ -10,7 +10,8 @@ from typing import Any, Optional
 import attrs
 
 from nptrain.config.model_section import ComponentConfig, ModelConfig
-from nptrain.config.structure import structure, suggest
+from nptrain.config.structure import structure
+from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, PluginError, UserError
 from nptrain.known_plugins import install_hint
@@ -45,6 +46,8 @@ class ResolvedLoss:
 @attrs.define
 class ResolvedModel:
     task: str
+    # the task's TaskRecord (model class, dataset, targets, metric...), looked up once here
+    task_spec: Any = attrs.field(default=None, eq=False, repr=False)
     full: Optional[ResolvedComponent] = None
     backbone: Optional[ResolvedComponent] = None
     neck: Optional[ResolvedComponent] = None
@@ -100,7 +103,7 @@ def _unknown_preset(name: str, task: str, registry: Registry) -> str:
 
 def resolve_model(model: ModelConfig, registry: Registry, cfg: LocatedConfig) -> ResolvedModel:
     arch = model.architecture
-    out = ResolvedModel(task=model.task, located=cfg)
+    out = ResolvedModel(task=model.task, task_spec=registry.task(model.task), located=cfg)
     if model.fx_model_checkpoint is None or not arch.is_empty():
         if arch.full is not None:
             out.full = resolve_component("full", arch.full, model.task, registry, cfg, ARCH + ("full",))

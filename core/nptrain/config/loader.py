@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping
 
 import attrs
 
@@ -19,13 +19,15 @@ from nptrain.config.components import ResolvedModel, resolve_model
 from nptrain.config.model_section import ModelConfig
 from nptrain.config.netspresso import Translation, translate
 from nptrain.config.sections import RunConfig
-from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors, suggest
-from nptrain.config.yaml_io import LocatedConfig, load_layers
+from nptrain.config.structure import CONVERTER, raise_errors, structure, structure_errors
+from nptrain.config.yaml_io import LocatedConfig, load_layers, mapping_layer
 from nptrain.errors import ConfigError, ConfigErrors
+from nptrain.hints import did_you_mean, suggest
+from nptrain.plugin_manager import default_plugins
+from nptrain.plugin_trace import trace_config
 
 SECTIONS = [f.name for f in attrs.fields(RunConfig)]
 LOSS_KEYS = ("criterion", "weight")
-TASKS = ("classification", "segmentation", "detection")
 
 
 @attrs.define
@@ -36,6 +38,13 @@ class LoadedConfig:
     located: LocatedConfig
     # what the NetsPresso Trainer 1.x translation did (detected=False for native files)
     netspresso: Translation = attrs.Factory(Translation)
+    # the PluginSet it was loaded with, for what runs from it (checkpoint converters, traces, presets)
+    plugins: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def task_spec(self) -> Any:
+        """The :class:`~nptrain.records.TaskRecord` of ``model.task`` (dataset, targets, metric, predict...)."""
+        return self.resolved.task_spec
 
     def unstructure(self) -> dict:
         """The resolved config with every default filled in (for ``config show`` and run dirs)."""
@@ -87,12 +96,20 @@ def _apply_preset(model: dict, cfg: LocatedConfig, registry) -> None:
         model["losses"] = [dict(x) for x in prov.record.losses]
 
 
-def _default_losses(model: dict) -> None:
+def _check_task(model: dict, cfg: LocatedConfig, registry) -> None:
+    """``model.task`` names an installed task (built in, or added by a plugin's TaskRecord)."""
+    task, names = model.get("task", "classification"), registry.task_names()
+    if isinstance(task, str) and task in names:
+        return
+    near = did_you_mean(task, names) if isinstance(task, str) else ""
+    got = "nothing (null)" if task is None else repr(task)
+    raise cfg.error(("model", "task"), f"expected one of {', '.join(names)}; got {got}{near}")
+
+
+def _default_losses(model: dict, registry) -> None:
     if model.get("losses"):
         return
-    task = model.get("task", "classification")
-    model["losses"] = [{"criterion": {"classification": "cross_entropy", "segmentation": "seg_cross_entropy",
-                                      "detection": "yolox_loss"}.get(task, "cross_entropy")}]
+    model["losses"] = [{"criterion": registry.task(model.get("task", "classification")).default_loss}]
 
 
 def _split_losses(model: dict, cfg: LocatedConfig) -> None:
@@ -119,8 +136,9 @@ def _load_model(data: dict, cfg: LocatedConfig, registry) -> tuple[Any, list[Con
     if not isinstance(model_raw, dict):
         return None, [cfg.error(("model",), "expected a mapping")]
     try:
+        _check_task(model_raw, cfg, registry)
         _apply_preset(model_raw, cfg, registry)
-        _default_losses(model_raw)
+        _default_losses(model_raw, registry)
         _split_losses(model_raw, cfg)
         return structure(model_raw, ModelConfig, cfg=cfg, base=("model",)), []
     except ConfigError as exc:
@@ -134,22 +152,24 @@ def _section_raw(data: dict, name: str) -> Any:
     return raw
 
 
-def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, plugins=None,
+def load_config(paths: Iterable[str | Path] | Mapping[str, Any], overrides: Iterable[str] = (), *, plugins=None,
                 check_files: bool = True, for_run: bool = False) -> LoadedConfig:
-    """Load, merge and validate config files; raises :class:`ConfigError` with file:line:col
+    """Load, merge and validate config files (or one config given as a mapping of sections); raises
+    :class:`ConfigError` with file:line:col, ``<mapping>`` and the field for a mapping
     (:class:`ConfigErrors` when there are several problems).
 
     ``check_files``: the checkpoint files the model section names exist. ``for_run``: everything
     ``nptrain run`` needs before training is there too (``nptrain config check`` asks the same): the
     data splits are set and their folders and label files exist, and ``logging.output_dir`` can be
     written. Without it a model-only fragment or a config for another machine still loads."""
-    from nptrain.plugin_manager import default_plugins
-
     plugins = plugins or default_plugins()
-    paths = list(paths)
-    if not paths:
-        raise ConfigError("no config file given")
-    cfg = load_layers(paths, overrides)
+    if isinstance(paths, Mapping):
+        cfg = mapping_layer(paths, overrides)
+    else:
+        paths = list(paths)
+        if not paths:
+            raise ConfigError("no config file given")
+        cfg = load_layers(paths, overrides)
     netspresso = translate(cfg, plugins.registry.names("transform"))  # NetsPresso Trainer 1.x files → native layout, locations kept
     data = cfg.data
     registry = plugins.registry
@@ -162,7 +182,8 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     model, problems = _load_model(data, cfg, registry)
     errors += problems
     raw_task = (data.get("model") or {}).get("task", "classification") if isinstance(data.get("model"), dict) else None
-    task = model.task if model is not None else (raw_task if raw_task in TASKS else None)
+    task = model.task if model is not None else (raw_task if raw_task in registry.task_names() else None)
+    task_spec = registry.task(task) if task is not None else None
     sections = {}
     for name in ("data", "training", "logging", "environment"):
         sections[name], problems = structure_errors(_section_raw(data, name), _section_class(name), cfg=cfg, base=(name,))
@@ -180,7 +201,7 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
     if all(v is not None for v in sections.values()):
         run = RunConfig(augmentation=augmentation, model=model, **sections)
         if task is not None:
-            errors += checks.check_metrics(run, task, cfg)
+            errors += checks.check_metrics(run, task_spec, cfg)
         if model is not None:
             errors += checks.check_full_model_options(run, model, resolved, cfg)
         if check_files:
@@ -188,12 +209,10 @@ def load_config(paths: Iterable[str | Path], overrides: Iterable[str] = (), *, p
 
             errors += check_distillation(run, task, cfg)
         if for_run:
-            errors += checks.check_data_paths(run, task, cfg)
+            errors += checks.check_data_paths(run, task_spec, cfg)
             errors += checks.check_output_dir(run, cfg)
     raise_errors(errors)
-    loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso)
-    from nptrain.plugin_trace import trace_config
-
+    loaded = LoadedConfig(run=run, model=model, resolved=resolved, located=cfg, netspresso=netspresso, plugins=plugins)
     trace_config(loaded, plugins)  # NPTRAIN_TRACE_PLUGINS=1: which distribution provides each part
     return loaded
 

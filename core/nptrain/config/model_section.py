@@ -1,11 +1,9 @@
 """The ``model`` section, field for field as in the NetsPresso Trainer model docs (the seeds)."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 import attrs
-
-Task = Literal["classification", "segmentation", "detection"]
 
 
 @attrs.define(kw_only=True)
@@ -68,7 +66,8 @@ class PostprocessorConfig:
 
 @attrs.define(kw_only=True)
 class ModelConfig:
-    task: Task = "classification"
+    # an installed task: classification, segmentation, detection or one a plugin adds (checked at load)
+    task: str = "classification"
     name: Optional[str] = None
     checkpoint: Optional[str] = None
     fx_model_checkpoint: Optional[str] = None

@@ -18,7 +18,7 @@ import attrs
 
 from nptrain.config.located_edit import LocatedEditor
 from nptrain.config.netspresso_model import translate_model
-from nptrain.config.structure import suggest
+from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
 
 NP = "NetsPresso 1.x"

@@ -41,7 +41,7 @@ def _checkpoint(ed: LocatedEditor) -> None:
     C = M + ("checkpoint",)
     for key in ckpt:
         if key not in CHECKPOINT_KEYS:
-            from nptrain.config.structure import suggest
+            from nptrain.hints import suggest
 
             near = suggest(key, CHECKPOINT_KEYS)
             raise ed.error(C + (key,), f"unknown field {key!r}" + (f" (did you mean {near!r}?)" if near else

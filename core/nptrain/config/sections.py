@@ -80,20 +80,11 @@ class ModelSaveOptions:
 
 @attrs.define(kw_only=True)
 class MetricsConfig:
-    """``logging.metrics``: the names are checked against the task's metrics (``TASK_METRICS``) at load."""
+    """``logging.metrics``: the names are checked against the task's ``TaskRecord.metric_names`` at load."""
 
     # None: the task's defaults (classification: top1_accuracy, top5_accuracy; segmentation: miou, pixel_accuracy;
     # detection: map50_95, map50, map75, precision50, recall50); the first one picks weights/best
     metric_names: Optional[list[str]] = None
-
-
-# the metrics each task's evaluator computes (nptrain.training.metrics, nptrain.detection.metrics; a
-# test holds these equal), so a misspelt name fails at load time, not after the first epoch
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("top1_accuracy", "top5_accuracy"),
-    "segmentation": ("miou", "pixel_accuracy"),
-    "detection": ("map50", "map75", "map50_95", "precision50", "recall50"),
-}
 
 
 @attrs.define(kw_only=True)

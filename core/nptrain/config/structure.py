@@ -9,10 +9,9 @@ of ``Annotated`` types, and sections whose ``name`` picks a class (optimizer, sc
 """
 from __future__ import annotations
 
-import difflib
 import re
 import typing
-from typing import Any, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Literal, Mapping, TypeVar
 
 import attrs
 import cattrs
@@ -22,6 +21,7 @@ from cattrs.gen import make_dict_unstructure_fn
 from nptrain.config.ranges import Range, range_of
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, ConfigErrors
+from nptrain.hints import suggest
 
 T = TypeVar("T")
 
@@ -203,11 +203,6 @@ def make_converter() -> cattrs.Converter:
 
 
 CONVERTER = make_converter()
-
-
-def suggest(word: str, choices: Sequence[str]) -> str | None:
-    hits = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return hits[0] if hits else None
 
 
 def _leaves(exc: BaseException, path: tuple) -> list[tuple[tuple, BaseException]]:

@@ -7,7 +7,7 @@ so an error can point at the line the user has to change.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import attrs
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -200,6 +200,29 @@ def apply_override(cfg: LocatedConfig, text: str) -> None:
             cfg.key_locs[path + (key,)] = cfg.value_locs[path + (key,)] = loc
         node = node[key]
         path += (key,)
+
+
+MAPPING_SOURCE = "<mapping>"  # what errors name as the file of a config given as a Python mapping
+
+
+def mapping_layer(data: Mapping[str, Any], overrides: Iterable[str] = ()) -> LocatedConfig:
+    """A config given as a mapping (``load_config({...})``): a plain deep copy, errors located at
+    ``<mapping>`` and the field, overrides applied as for files."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("the top level must be a mapping of sections (data, model, training, ...)", file=MAPPING_SOURCE)
+    cfg = LocatedConfig(data=_plain_copy(data), files=[MAPPING_SOURCE])
+    for text in overrides:
+        apply_override(cfg, text)
+    return cfg
+
+
+def _plain_copy(value: Any) -> Any:
+    """Nested mappings and sequences as fresh dicts and lists (the loader edits its copy, never the caller's)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 def load_layers(paths: Iterable[str | Path], overrides: Iterable[str] = ()) -> LocatedConfig:

@@ -37,12 +37,9 @@ class CalibrationSet:
 
 def calibration_set(loaded: Any, classes: list[str], count: int, seed: int) -> CalibrationSet:
     """The run's training split with its inference transforms (``count`` images at most)."""
-    from nptrain.training.setup import DATASET_BUILDERS, inference_transform
+    from nptrain.training.setup import inference_transform
 
-    task = loaded.model.task
-    builder = DATASET_BUILDERS.get(task)
-    if builder is None:
-        raise UserError(f"quantization calibration: task {task!r} has no dataset builder")
+    builder = loaded.task_spec.part("dataset")
     train = builder(loaded.run.data, "train", inference_transform(loaded), classes or None)
     return CalibrationSet(train, count, seed)
 

@@ -66,7 +66,7 @@ def evaluate_artifact(run_dir: Path, artifact: Path, overrides: list[str], *, th
     loader = make_loader(data.valid, batch_size=batch_size or env.batch_size, shuffle=False, seed=env.seed,
                          num_workers=env.num_workers)
     metric = make_task_metric(loaded, len(classes))
-    values = evaluate(ArtifactModule(runner), loader, build_loss(loaded.resolved), metric, loaded.model.task,
+    values = evaluate(ArtifactModule(runner), loader, build_loss(loaded.resolved), metric, loaded.task_spec,
                       torch.device("cpu"))
     details = metric.details(classes)
     result = {"artifact": str(artifact), "runtime": runner.runtime, "samples": len(data.valid),

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from nptrain.detection.boxes import box_iou
+from nptrain.detection.postprocess import Detections, PostProcessConfig, postprocess, postprocess_config
 from nptrain.errors import UserError
-from nptrain.detection.postprocess import Detections, PostProcessConfig, postprocess
-from nptrain.training.metrics import Metric
+from nptrain.metric_base import Metric
 
 AVAILABLE = ("map50", "map75", "map50_95", "precision50", "recall50")
 # the first is the primary metric, which picks weights/best: the strictest, localisation-sensitive one
@@ -217,3 +217,8 @@ def format_ap_table(details: dict[str, Any]) -> str:
     lines = [f"{r[0]:<{width[0]}}  " + "  ".join(f"{r[i]:>{width[i]}}" for i in range(1, 4)) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def detection_metric(loaded: Any, num_classes: int) -> DetectionMetric:
+    """The detection task's metric (``TaskRecord.metric``), post-processing as ``model.postprocessor`` says."""
+    return DetectionMetric(num_classes, loaded.run.logging.metrics.metric_names, postprocess_config(loaded))

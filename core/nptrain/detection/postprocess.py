@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 import attrs
 import torch
 
+from nptrain.config.model_section import PostprocessorParams
 from nptrain.detection.boxes import batched_nms, clip_boxes, cxcywh_to_xyxy
 
 
@@ -34,6 +35,15 @@ class PostProcessConfig:
     max_detections: int = 100
     pre_nms_topk: int = 1000  # bounds the NMS cost on a barely-trained model where everything scores
     class_agnostic: bool = False  # one NMS over all classes instead of one per class
+
+
+def postprocess_config(loaded: Any, score_thresh: Optional[float] = None) -> PostProcessConfig:
+    """``model.postprocessor.params`` of a loaded config as a :class:`PostProcessConfig` (``score_thresh`` overrides)."""
+    post = loaded.model.postprocessor
+    p = post.params if post is not None else PostprocessorParams()
+    return PostProcessConfig(score_thresh=p.score_thresh if score_thresh is None else score_thresh,
+                             iou_thresh=p.nms_thresh, max_detections=p.max_detections,
+                             pre_nms_topk=p.pre_nms_topk, class_agnostic=p.class_agnostic)
 
 
 def postprocess(outputs: Any, config: Optional[PostProcessConfig] = None,

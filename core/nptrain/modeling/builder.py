@@ -13,7 +13,7 @@ from torch import nn
 
 from nptrain.config.components import ResolvedComponent, ResolvedModel
 from nptrain.errors import UserError
-from nptrain.modeling.task_models import TASK_MODELS, FullModel, TaskModel
+from nptrain.modeling.task_models import FullModel, TaskModel
 from nptrain.records import FeatureInfo
 
 
@@ -59,10 +59,11 @@ def build_model(resolved: ResolvedModel, num_classes: int, name: str = "") -> Ta
     if num_classes < 1:
         raise UserError(f"num_classes must be at least 1, got {num_classes}")
     task, located = resolved.task, resolved.located
+    task_model = resolved.task_spec.part("model")
     if resolved.full is not None:
         comp = resolved.full
         full = _call(comp, located, lambda: comp.record.build_factory()(comp.params, comp.stage_params, num_classes, task))
-        return FullModel(full, task, name)
+        return FullModel(full, task, name, task_model=task_model)
     if resolved.backbone is None or resolved.head is None:
         raise UserError("the config describes no model (architecture.backbone/head or architecture.full)")
     backbone = build_backbone(resolved.backbone, task, located)
@@ -74,7 +75,7 @@ def build_model(resolved: ResolvedModel, num_classes: int, name: str = "") -> Ta
         features = _check_feature_info(neck, resolved.neck)
     head_cfg = resolved.head
     head = _call(head_cfg, located, lambda: head_cfg.record.build_factory()(head_cfg.params, features, num_classes, task))
-    return TASK_MODELS[task](backbone, neck, head, name)
+    return task_model(backbone, neck, head, name)
 
 
 def check_buildable(resolved: ResolvedModel, num_classes: int = 2) -> None:

@@ -30,6 +30,11 @@ class TaskModel(nn.Module):
         super().__init__()
         self.name = name
 
+    @staticmethod
+    def finish(out, x):
+        """The task's last touch on a network's output for input ``x`` (also applied to full models)."""
+        return out
+
     def backbone_parameters(self):
         part = getattr(self, "backbone", None)
         return part.parameters() if part is not None else iter(())
@@ -55,8 +60,13 @@ class ClassificationModel(TaskModel):
 class SegmentationModel(ClassificationModel):
     task = "segmentation"
 
+    @staticmethod
+    def finish(out, x):
+        """Logits upsampled to the input size, so every head can work at its own stride."""
+        return _upsample_pred(out, x.shape[-2:])
+
     def forward(self, x):
-        return _upsample_pred(super().forward(x), x.shape[-2:])
+        return self.finish(super().forward(x), x)
 
 
 class DetectionModel(ClassificationModel):
@@ -66,18 +76,14 @@ class DetectionModel(ClassificationModel):
 
 
 class FullModel(TaskModel):
-    """Wraps a full model under ``full.``; segmentation outputs are upsampled to the input size."""
+    """Wraps a full model under ``full.``; its output gets the task model's ``finish`` (segmentation:
+    upsampled to the input size)."""
 
-    def __init__(self, full: nn.Module, task: str, name: str = "") -> None:
+    def __init__(self, full: nn.Module, task: str, name: str = "", task_model: type[TaskModel] = TaskModel) -> None:
         super().__init__(name)
         self.task = task
         self.full = full
+        self._finish = task_model.finish
 
     def forward(self, x):
-        out = self.full(x)
-        if self.task == "segmentation":
-            return _upsample_pred(out, x.shape[-2:])
-        return out
-
-
-TASK_MODELS = {"classification": ClassificationModel, "segmentation": SegmentationModel, "detection": DetectionModel}
+        return self._finish(self.full(x), x)

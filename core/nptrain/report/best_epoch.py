@@ -1,6 +1,6 @@
-"""The pictures of the best epoch, next to ``weights/best.safetensors``: ``confusion_matrix.png``
-(classification, segmentation), ``pr_curve.png`` (detection) and ``val_samples.png`` (every task),
-each also sent to TensorBoard under ``best/<name>`` at the best epoch's step.
+"""The pictures of the best epoch, next to ``weights/best.safetensors``, as the task's ``plots`` name them:
+``confusion_matrix.png`` (classification, segmentation), ``pr_curve.png`` (detection) and
+``val_samples.png`` (the built-in tasks), each also sent to TensorBoard under ``best/<name>`` at the best epoch's step.
 
 Drawing them costs 2-3 s of CPU, about as much as a whole epoch of the quickstart, so
 :class:`BestPictures` refreshes them at a new best epoch at most every :data:`MIN_REFRESH_S`
@@ -81,14 +81,15 @@ def write_best_pictures(run_dir: Path, *, loaded: Any, metric: Any, model: torch
                         memory_format: torch.memory_format = torch.contiguous_format,
                         log: Callable[[str], None] = print) -> list[Path]:
     """Write the pictures of the epoch ``metric`` was computed on; returns the files written."""
-    task = loaded.model.task
+    task, plots = loaded.model.task, loaded.task_spec.plots
     jobs: list[tuple[str, Callable[[Path], None]]] = []
     confusion = metric.confusion()
-    if confusion is not None and task in ("classification", "segmentation"):
+    if confusion is not None and "confusion" in plots:
         jobs.append((CONFUSION, lambda p: _confusion(p, confusion, classes, task, epoch)))
-    if task == "detection" and hasattr(metric, "pr_curves"):
+    if "pr_curve" in plots and hasattr(metric, "pr_curves"):
         jobs.append((PR_CURVE, lambda p: _pr(p, metric.pr_curves(), classes)))
-    jobs.append((SAMPLES, lambda p: _samples(p, loaded, model, dataset, classes, device, memory_format)))
+    if "samples" in plots:
+        jobs.append((SAMPLES, lambda p: _samples(p, loaded, model, dataset, classes, device, memory_format)))
     written = []
     for name, job in jobs:
         path = run_dir / name
@@ -123,7 +124,7 @@ def _samples(path: Path, loaded: Any, model: torch.nn.Module, dataset: Any, clas
     task = loaded.model.task
     post = None
     if task == "detection":
-        from nptrain.training.setup import postprocess_config
+        from nptrain.detection.postprocess import postprocess_config
 
         post = postprocess_config(loaded)
     # logging.num_save_samples chooses the samples; the picture shows up to 32 (16) of them

@@ -21,7 +21,7 @@ def _choice(values: Iterable[str], allowed: Sequence[str], option: str) -> tuple
     values = [v.strip() for v in values if v.strip()]
     bad = [v for v in values if v not in allowed]
     if bad:
-        from nptrain.config.structure import suggest
+        from nptrain.hints import suggest
 
         near = suggest(bad[0], list(allowed))
         raise UserError(f"{option}: unknown {bad[0]!r}" + (f" (did you mean {near!r}?)" if near else "")

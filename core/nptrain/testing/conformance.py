@@ -229,16 +229,13 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
         @pytest.mark.parametrize("prov", cases["preset"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
         def test_preset_training_step_reaches_every_parameter(self, prov):
             from nptrain.config.loader import load_config
-            from nptrain.modeling.api import _write_yaml
             from nptrain.modeling.builder import build_loss
 
             size = size_of(prov.record.name)
             model = _build_preset(prov).train()
-            path = _write_yaml({"model": {"name": prov.record.name, "task": prov.record.task}})
-            try:
-                loss_fn = build_loss(load_config([path], plugins=plugins, check_files=False).resolved)
-            finally:
-                Path(path).unlink()
+            loaded = load_config({"model": {"name": prov.record.name, "task": prov.record.task}}, plugins=plugins,
+                                 check_files=False)
+            loss_fn = build_loss(loaded.resolved)
             loss = loss_fn(model(_input(size)), _targets(prov.record.task, size))
             assert torch.isfinite(loss), f"loss is {loss}"
             loss.backward()
@@ -256,16 +253,12 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
         @pytest.mark.parametrize("prov", cases["compress"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
         def test_preset_distillation_step(self, prov):
             from nptrain.config.loader import load_config
-            from nptrain.modeling.api import _write_yaml
             from nptrain.modeling.builder import build_loss
             from nptrain.testing.distill_check import check_distillation_step
 
             size, task = size_of(prov.record.name), prov.record.task
-            path = _write_yaml({"model": {"name": prov.record.name, "task": task}})
-            try:
-                loss_fn = build_loss(load_config([path], plugins=plugins, check_files=False).resolved)
-            finally:
-                Path(path).unlink()
+            loaded = load_config({"model": {"name": prov.record.name, "task": task}}, plugins=plugins, check_files=False)
+            loss_fn = build_loss(loaded.resolved)
             targets = {**_targets(task, size), **({"image_size": (size, size)} if task == "detection" else {})}
             check_distillation_step(lambda: _build_preset(prov), _input(size), task, loss_fn, targets,
                                     what=f"preset {prov.record.name} ({task})")

@@ -134,7 +134,7 @@ def _pruned_top1(retrain: list[str]) -> float:
     model = build_task_model(loaded, len(data.classes), log=lambda _m: None)
     loader = make_loader(data.valid, batch_size=64, shuffle=False, seed=1, num_workers=0)
     metric = make_task_metric(loaded, len(data.classes))
-    return evaluate(model, loader, build_loss(loaded.resolved), metric, "classification", torch.device("cpu"))["top1_accuracy"]
+    return evaluate(model, loader, build_loss(loaded.resolved), metric, loaded.task_spec, torch.device("cpu"))["top1_accuracy"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

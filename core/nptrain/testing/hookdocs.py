@@ -24,7 +24,7 @@ FIELD_NOTES: dict[str, str] = {
     "description": "one line shown by `nptrain list`",
     "params": "attrs class of the component's `params` (every field with a default), or None",
     "stage_params": "attrs class of one `stage_params` list entry, or None",
-    "tasks": "tasks served, from classification, segmentation, detection",
+    "tasks": "tasks served: classification, segmentation, detection or a task a plugin adds",
     "presets": "presets this converter fills",
     "task": "the preset's task",
     "architecture": "`model.architecture` mapping: `{backbone, neck, head}` or `{full}`, each `{name, params, "
@@ -33,6 +33,20 @@ FIELD_NOTES: dict[str, str] = {
     "losses": "default `model.losses` entries, e.g. `({\"criterion\": \"pidnet_loss\"},)`",
     "memory_format": "`contiguous` or `channels_last`: the format its training steps are fastest in on CPU, used unless "
                      "the config sets `environment.channels_last` (measure with `bench/bench_step.py`)",
+    "model": "task: `TaskModel` subclass, `model(backbone, neck, head, name)`; its `finish(out, x)` shapes full "
+             "models' outputs too",
+    "dataset": "task: `dataset(data_config, split, transform, classes)` builder",
+    "targets": "task: `targets(batch_target, device)`: dataset targets → what losses and metrics receive",
+    "metric": "task: `metric(loaded_config, num_classes) -> Metric` (`nptrain.metric_base`)",
+    "metric_names": "task: names allowed in `logging.metrics.metric_names` (the metric picks its own default)",
+    "default_loss": "task: criterion used when `model.losses` is empty and the preset names none",
+    "predict": "task: `predict(loaded, model, classes, image_paths, out_dir, options) -> list` for `nptrain predict` "
+               "and `nptrain.predict` (`out_dir` None: return results only; `options`: `topk`, `score_thresh`), or None "
+               "(not supported)",
+    "plots": "task: best-epoch pictures: `confusion` (confusion_matrix.png), `pr_curve` (pr_curve.png), `samples` "
+             "(val_samples.png; built-in tasks only, it draws their targets)",
+    "label": "task: what `data.path.<split>.label` is: `file`, `folder` or `either`",
+    "label_hint": "task: what the data splits need, shown when a label is missing (empty: a label is optional)",
     "batch": "transform: acts on whole training batches (mixup/cutmix style) and is allowed only in "
              "`augmentation.train`",
 }

@@ -30,18 +30,6 @@ def save_weights(model: nn.Module, path: Path) -> None:
     atomic_write_bytes(path, save(state))
 
 
-def load_weights(model: nn.Module, path: str, *, preset: str | None = None) -> list[str]:
-    """Load a safetensors state dict (or ``source:path`` through a converter) into ``model``.
-
-    A head whose shape differs (another class count) is left freshly initialised; that and any
-    missing/unexpected key are returned as report lines (nothing is ignored silently: mismatches
-    other than the head raise a UserError naming the keys)."""
-    from nptrain.checkpoints import load_weights as _load
-
-    report = _load(model, path, preset=preset)
-    return report.lines()
-
-
 def save_state(state: dict[str, Any], path: Path) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)

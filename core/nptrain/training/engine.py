@@ -46,9 +46,9 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, criterion: nn.Module, metric: Metric, task: str, device: torch.device,
+def evaluate(model: nn.Module, loader, criterion: nn.Module, metric: Metric, task: Any, device: torch.device,
              show: bool = False, memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
-    """Metrics of ``model`` on ``loader`` (its shard), reduced over ranks."""
+    """Metrics of ``model`` on ``loader`` (its shard), reduced over ranks; ``task`` is the TaskRecord."""
     model.eval()
     for images, target in _progress(iterate(loader), len(loader), "valid", show):
         images = images.to(device, non_blocking=True, memory_format=memory_format)
@@ -198,7 +198,7 @@ class Trainer:
         for i, (images, target) in enumerate(bar):
             lr = set_lr(self.optimizer, self.sched_cfg, epoch + i / n_iter, tr.epochs)
             images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
-            targets = loss_targets(self.task, target, self.device)
+            targets = loss_targets(self.loaded.task_spec, target, self.device)
             if self.data.mixing is not None:
                 # per-batch generator: same mix for the same (seed, epoch, step) on every resume
                 gen = torch.Generator().manual_seed(sample_seed(seed + 17, epoch, i * 1009 + self.dist.rank))
@@ -281,7 +281,7 @@ class Trainer:
             saves = lg.model_save_options
             if scheduled(epoch + 1, saves.validation_epoch, tr.epochs, saves.count_from_first_epoch):
                 metric = self._metric()
-                vals = evaluate(self.eval_model(), self.valid_loader, self.criterion, metric, self.task,
+                vals = evaluate(self.eval_model(), self.valid_loader, self.criterion, metric, self.loaded.task_spec,
                                 self.device, show, self.memory_format)
                 row.update({f"valid_{k}": v for k, v in vals.items()})
                 self._update_best(row, metric, run_dir)
@@ -314,7 +314,8 @@ class Trainer:
         by_loss = self.run_cfg.logging.model_save_options.best_model_criterion == "loss"
         key = "valid_loss" if by_loss else f"valid_{metric.primary}"
         value = row[key]
-        better = self.best is None or (value < self.best["value"] if by_loss else value > self.best["value"])
+        lower_wins = by_loss or not metric.higher_is_better  # a task's metric may be an error (lower is better)
+        better = self.best is None or (value < self.best["value"] if lower_wins else value > self.best["value"])
         if better:
             self.best = {"epoch": row["epoch"], "key": key, "value": value,
                          "metrics": {k: v for k, v in row.items() if k.startswith("valid_")}}

@@ -7,49 +7,7 @@ from typing import Any, Optional
 import torch
 
 from nptrain.errors import UserError
-
-
-class Metric:
-    names: list[str]
-    primary: str
-    higher_is_better = True
-
-    def update(self, logits: torch.Tensor, target: dict[str, torch.Tensor], loss: float) -> None:
-        raise NotImplementedError
-
-    def state(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def load(self, state: torch.Tensor) -> None:
-        raise NotImplementedError
-
-    def compute(self) -> dict[str, float]:
-        raise NotImplementedError
-
-    def details(self, classes: list[str]) -> dict[str, Any]:
-        """Per-class results for summary.json and ``nptrain evaluate`` (none by default)."""
-        return {}
-
-    def table(self, classes: list[str]) -> str:
-        """The per-class results as a printable table ("" when the task has none)."""
-        return self.format_details(self.details(classes))
-
-    def format_details(self, details: dict[str, Any]) -> str:
-        """A printable table of :meth:`details` output (also of a saved ``best`` record)."""
-        return ""
-
-    def confusion(self) -> Optional[torch.Tensor]:
-        """``(C, C)`` counts, rows = true class, columns = predicted (None: the task has none)."""
-        return None
-
-    def reduce(self) -> None:
-        """Sum the state over all ranks (no-op without torch.distributed)."""
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            state = self.state().clone()
-            dist.all_reduce(state)
-            self.load(state)
+from nptrain.metric_base import Metric
 
 
 class ClassificationMetric(Metric):
@@ -177,15 +135,11 @@ def format_class_table(details: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def make_metric(task: str, num_classes: int, names: Optional[list[str]] = None, ignore_index: int = 255,
-                postprocess: Any = None) -> Metric:
-    """The task's metric; ``postprocess`` (a ``PostProcessConfig``) turns detection outputs into boxes."""
-    if task == "classification":
-        return ClassificationMetric(names, num_classes)
-    if task == "segmentation":
-        return SegmentationMetric(num_classes, ignore_index, names)
-    if task == "detection":
-        from nptrain.detection.metrics import DetectionMetric
+def classification_metric(loaded: Any, num_classes: int) -> ClassificationMetric:
+    """The classification task's metric (``TaskRecord.metric``)."""
+    return ClassificationMetric(loaded.run.logging.metrics.metric_names, num_classes)
 
-        return DetectionMetric(num_classes, names, postprocess)
-    raise UserError(f"training for task {task!r} is not implemented")
+
+def segmentation_metric(loaded: Any, num_classes: int) -> SegmentationMetric:
+    """The segmentation task's metric (``TaskRecord.metric``); ``data.ignore_index`` pixels are not counted."""
+    return SegmentationMetric(num_classes, loaded.run.data.ignore_index, loaded.run.logging.metrics.metric_names)

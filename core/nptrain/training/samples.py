@@ -88,7 +88,7 @@ def save_samples(model: torch.nn.Module, dataset: Any, loaded: Any, classes: lis
     task = loaded.model.task
     post = None
     if task == "detection":
-        from nptrain.training.setup import postprocess_config
+        from nptrain.detection.postprocess import postprocess_config
 
         post = postprocess_config(loaded)
     samples = vs.collect(model, dataset, task, device=device, postprocess_config=post, n=count)

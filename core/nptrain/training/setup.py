@@ -7,19 +7,21 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional
 
 import attrs
 import numpy as np
 import torch
 from torch import nn
 
+from nptrain.checkpoints import load_weights
 from nptrain.config.loader import LoadedConfig
-from nptrain.data.datasets import ImageClassificationDataset, build_dataset
-from nptrain.data.detection import DetectionDataset, build_det_dataset
-from nptrain.data.segmentation import SegmentationDataset, build_seg_dataset
 from nptrain.data.transforms import Compose, Mixing, build_transforms
 from nptrain.errors import UserError
+from nptrain.metric_base import Metric
+from nptrain.modeling.builder import build_model
+from nptrain.pickles import load_graph_module
+from nptrain.plugin_manager import active_plugins
 
 
 @attrs.define
@@ -67,11 +69,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-TaskDataset = Union[ImageClassificationDataset, SegmentationDataset, DetectionDataset]
-# the dataset builder of each task: (data config, split, transform, pinned classes) -> dataset
-DATASET_BUILDERS: dict[str, Callable[..., TaskDataset]] = {
-    "classification": build_dataset, "segmentation": build_seg_dataset, "detection": build_det_dataset,
-}
+# a task's dataset (``TaskRecord.dataset`` builds it): items ``(image, target dict)``, ``classes``,
+# ``check_files()``, ``cache_images()``
+TaskDataset = Any
 
 
 @attrs.define
@@ -87,11 +87,7 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
     """Train and valid datasets with every file checked. ``decode=False`` only opens headers even with
     ``cache_data`` (what ``config check`` needs: the same refusals as ``run``, no pixels decoded)."""
     run = loaded.run
-    task = loaded.model.task
-    builder = DATASET_BUILDERS.get(task)
-    if builder is None:
-        raise UserError(f"datasets for task {task!r} are not implemented yet "
-                        f"({', '.join(DATASET_BUILDERS)} are)")
+    builder = loaded.task_spec.part("dataset")
     ignore = run.data.ignore_index
     train_tf, mixing = build_transforms(run.augmentation.train, ignore)
     eval_tf, _ = build_transforms(run.augmentation.inference, ignore)
@@ -123,8 +119,6 @@ def inference_transform(loaded: LoadedConfig) -> Compose:
 def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint: bool = True,
                      log=print) -> nn.Module:
     """The model a config describes, with ``model.checkpoint`` or ``model.fx_model_checkpoint`` loaded."""
-    from nptrain.modeling.builder import build_model
-
     m = loaded.model
     if m.fx_model_checkpoint and m.fx_model_checkpoint.endswith(".safetensors"):
         return load_pruned_weights(loaded, num_classes, log=log)
@@ -136,9 +130,7 @@ def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint:
         return model
     model = build_model(loaded.resolved, num_classes, name=m.name or "")
     if m.checkpoint and load_checkpoint:
-        from nptrain.training.checkpoint_io import load_weights
-
-        lines = load_weights(model, m.checkpoint, preset=m.name)
+        lines = load_weights(model, m.checkpoint, preset=m.name, plugins=loaded.plugins).lines()
         log(f"checkpoint: loaded {m.checkpoint}" + ("" if lines else " (all keys matched)"))
         for line in lines:
             log(f"checkpoint: {line}")
@@ -150,8 +142,8 @@ def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn
     architecture is built, shrunk to the file's shapes and loaded strictly; nothing is unpickled."""
     from safetensors.torch import load_file
 
+    # inside: compression.source (nptrain compress) builds on training, so training -> compression stays off module level
     from nptrain.compression.reshape import load_pruned
-    from nptrain.modeling.builder import build_model
 
     m = loaded.model
     if loaded.resolved.backbone is None and loaded.resolved.full is None:
@@ -166,8 +158,6 @@ def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn
 def load_fx_model(path: str, log=print, *, refuse=UserError) -> nn.Module:
     """Unpickle a torch.fx GraphModule, only when this command line named ``path`` or passed
     ``--trust-pickle`` (see :mod:`nptrain.pickles`); otherwise ``refuse(message)`` is raised."""
-    from nptrain.pickles import load_graph_module
-
     return load_graph_module(path, refuse=refuse, log=log)
 
 
@@ -190,21 +180,12 @@ def backbone_eval(model: nn.Module) -> None:
         part.eval()
 
 
-def loss_targets(task: str, target: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Dataset targets → loss targets (the plugin contract): classification ``labels``, segmentation
-    ``masks``, detection ``boxes``/``classes`` (per-image lists, xyxy input pixels) and ``image_size`` (H, W)."""
-    if task == "classification":
-        return {"labels": target["label"].to(device, non_blocking=True)}
-    if task == "segmentation":
-        return {"masks": target["mask"].to(device, non_blocking=True)}
-    if task == "detection":
-        # every image of a batch has the same (stacked) size; the loss needs it only to rebuild
-        # anchor grids for eval-mode outputs, which carry none
-        size = tuple(int(v) for v in target["image_size"][0])
-        return {"boxes": [b.to(device, non_blocking=True) for b in target["boxes"]],
-                "classes": [c.to(device, non_blocking=True) for c in target["classes"]],
-                "image_size": size}
-    raise UserError(f"task {task!r} is not supported by the training engine")
+def loss_targets(task: Any, target: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Dataset targets → loss targets through the target adapter of ``task`` (its TaskRecord, or a task
+    name looked up among the installed plugins); see :mod:`nptrain.training.targets` for the built-in ones."""
+    if isinstance(task, str):
+        task = active_plugins().registry.task(task)
+    return task.part("targets")(target, device)
 
 
 def to_cpu(value: Any) -> Any:
@@ -216,25 +197,9 @@ def to_cpu(value: Any) -> Any:
     return value
 
 
-def postprocess_config(loaded: LoadedConfig, score_thresh: Optional[float] = None):
-    """``model.postprocessor.params`` as a detection ``PostProcessConfig`` (``score_thresh`` overrides)."""
-    from nptrain.config.model_section import PostprocessorParams
-    from nptrain.detection.postprocess import PostProcessConfig
-
-    post = loaded.model.postprocessor
-    p = post.params if post is not None else PostprocessorParams()
-    return PostProcessConfig(score_thresh=p.score_thresh if score_thresh is None else score_thresh,
-                             iou_thresh=p.nms_thresh, max_detections=p.max_detections,
-                             pre_nms_topk=p.pre_nms_topk, class_agnostic=p.class_agnostic)
-
-
-def make_task_metric(loaded: LoadedConfig, num_classes: int):
-    """The validation metric of ``loaded``'s task (metric names, ignore_index, post-processing)."""
-    from nptrain.training.metrics import make_metric
-
-    run = loaded.run
-    post = postprocess_config(loaded) if loaded.model.task == "detection" else None
-    return make_metric(loaded.model.task, num_classes, run.logging.metrics.metric_names, run.data.ignore_index, post)
+def make_task_metric(loaded: LoadedConfig, num_classes: int) -> Metric:
+    """The validation metric of ``loaded``'s task (its TaskRecord's metric factory)."""
+    return loaded.task_spec.part("metric")(loaded, num_classes)
 
 
 def main_output(out: Any) -> torch.Tensor:
