@@ -20,7 +20,8 @@ def _loaded(task: str, num_save_samples: int) -> SimpleNamespace:
     data = SimpleNamespace(pallete=[[0, 0, 0], [200, 30, 30], [30, 200, 30]], ignore_index=255, id_mapping=None,
                            path=SimpleNamespace(root=None))
     post = SimpleNamespace(score_thresh=0.01, nms_thresh=0.65, max_detections=100, class_agnostic=False)
-    return SimpleNamespace(model=SimpleNamespace(task=task), resolved=SimpleNamespace(postprocessor=post),
+    plots = SimpleNamespace(plots=("confusion", "pr_curve", "samples"))  # what the built-in tasks draw
+    return SimpleNamespace(model=SimpleNamespace(task=task), task_spec=plots, resolved=SimpleNamespace(postprocessor=post),
                            run=SimpleNamespace(logging=SimpleNamespace(num_save_samples=num_save_samples), data=data))
 
 
@@ -62,10 +63,9 @@ def test_folder_images_for_segmentation_and_detection(task, tmp_path, monkeypatc
     loaded = _loaded(task, 3)
     names = ["background", "disc", "square"] if task == "segmentation" else ["rectangle", "ellipse"]
     if task == "detection":  # the fake config has no detection section: the default postprocessing
-        from nptrain.detection.postprocess import PostProcessConfig
-        from nptrain.training import setup
+        from nptrain.detection import postprocess
 
-        monkeypatch.setattr(setup, "postprocess_config", lambda loaded, **kw: PostProcessConfig())
+        monkeypatch.setattr(postprocess, "postprocess_config", lambda loaded, **kw: postprocess.PostProcessConfig())
     assert save_samples(model, dataset, loaded, names, 3, tmp_path, torch.device("cpu")) == 3
     # two or three panels of the 32 px sample enlarged to 128 px (detection draws at twice that again)
     picture = png_check(tmp_path / "002.png", (256, 128), (1024, 256), min_std=10.0)
