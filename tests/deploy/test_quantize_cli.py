@@ -35,6 +35,10 @@ def test_int8_within_one_point_of_fp32(run_copy: Path, capsys):
     assert record["onnx"]["op_types_int8"]["Conv"] >= 10  # simple_cnn's convolutions all run in int8
     assert set(record["versions"]) >= {"onnxruntime", "onnx", "torch", "nptrain"}
     assert "AVX2" in (out / "report.md").read_text() or record["cpu"]["int8_features"] == []
+    # the default is auto: 7-bit weights exactly when this CPU lacks VNNI/AMX int8
+    native = record["cpu"]["vnni"] or record["cpu"]["amx"]
+    assert record["onnx"]["reduce_range"] is (not native)
+    assert record["onnx"]["reduce_range_why"].startswith("auto: ")
     capsys.readouterr()
     assert main(["evaluate", str(run_copy), "--json"]) == 0
     torch_top1 = _json_line(capsys)["top1_accuracy"]
@@ -82,6 +86,38 @@ def test_keep_float_leaves_op_types_in_float(run_copy: Path, capsys):
     assert main(["quantize", str(run_copy), "--calib", "8", "--keep-float", "Softmax", "-o", str(run_copy / "kf")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nptrain: error: --keep-float: the model has no Softmax nodes") and "\n" not in err
+
+
+def _int8_weight_peak(path: Path) -> int:
+    """The largest |value| among the model's int8 initializers (the quantized weights)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    return max(int(np.abs(numpy_helper.to_array(t).astype(np.int32)).max())
+               for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and t.dims)
+
+
+@pytest.mark.parametrize("vnni, flags, expected, why", [
+    (False, [], True, "auto: no VNNI/AMX on this CPU"),
+    (True, [], False, "auto: this CPU has VNNI int8 dot products"),
+    (False, ["--no-reduce-range"], False, "forced off with --no-reduce-range"),
+    (True, ["--reduce-range"], True, "forced on with --reduce-range"),
+])
+def test_reduce_range_follows_the_cpu_probe_unless_forced(run_copy: Path, monkeypatch, capsys, vnni, flags, expected, why):
+    import nptrain.deploy.cpu as cpu
+
+    fake = {"model": "test CPU", "int8_features": ["AVX2"] + (["AVX-512 VNNI"] if vnni else []), "vnni": vnni, "amx": False}
+    monkeypatch.setattr(cpu, "cpu_info", lambda: fake)
+    out = run_copy / "rr"
+    assert main(["quantize", str(run_copy), "--calib", "8", "-o", str(out), *flags]) == 0
+    assert f"reduce_range {'on' if expected else 'off'} ({why})" in capsys.readouterr().out
+    record = YAML(typ="safe").load((out / "quantization.yaml").read_text())
+    assert record["cpu"] == fake and record["onnx"]["reduce_range"] is expected and record["onnx"]["reduce_range_why"] == why
+    assert why in (out / "report.md").read_text()
+    # the choice reaches onnxruntime: 7-bit symmetric weights stay within +-64, 8-bit ones reach 127
+    assert _int8_weight_peak(out / "model_int8.onnx") == (64 if expected else 127)
 
 
 def _export(tmp_path: Path, name: str, classes: int, size: int) -> Path:

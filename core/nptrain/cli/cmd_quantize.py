@@ -1,6 +1,7 @@
 """``nptrain quantize RUN_DIR|CONFIG [--calib N] [--method minmax|entropy|percentile]
-[--per-channel|--per-tensor] [--format onnx|openvino] [--keep-float OPS] [-o DIR]``: post-training
-static int8 into ``RUN_DIR/quantized-<method>/`` (see docs/deployment.md)."""
+[--per-channel|--per-tensor] [--reduce-range|--no-reduce-range] [--format onnx|openvino]
+[--keep-float OPS] [-o DIR]``: post-training static int8 into ``RUN_DIR/quantized-<method>/``
+(see docs/deployment.md)."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="onnx: int8 QDQ ONNX for onnxruntime; openvino: IR fp32/fp16 and int8 (NNCF)")
     parser.add_argument("--keep-float", default="", metavar="OPS",
                         help="comma-separated ONNX op types to leave in float (e.g. Softmax,LayerNormalization)")
-    parser.add_argument("--reduce-range", action="store_true", help="7-bit weights (avoids int16 saturation on AVX2 without VNNI)")
+    rr = parser.add_mutually_exclusive_group()
+    rr.add_argument("--reduce-range", dest="reduce_range", action="store_const", const=True, default=None,
+                    help="force 7-bit weights (default: auto, on when the CPU lacks VNNI/AMX int8, where "
+                         "onnxruntime's 8-bit kernels saturate)")
+    rr.add_argument("--no-reduce-range", dest="reduce_range", action="store_const", const=False,
+                    help="force full 8-bit weights (for a CPU with VNNI/AMX you deploy to)")
     parser.add_argument("--seed", type=int, help="calibration sample seed (default: the run's environment.seed)")
     parser.add_argument("-o", "--output", help="output folder (default: RUN_DIR/quantized-<method>)")
 

@@ -26,7 +26,7 @@ class QuantizeOptions:
     per_channel: bool = True
     fmt: str = "onnx"
     keep_float: Sequence[str] = ()
-    reduce_range: bool = False
+    reduce_range: Optional[bool] = None  # None: auto, from the CPU's int8 features (resolve_reduce_range)
     seed: Optional[int] = None
     output: Optional[Path] = None
 
@@ -155,11 +155,13 @@ def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = pr
     if opts.fmt == "onnx":
         from nptrain.deploy.ort_quant import quantize_onnx
 
+        reduce_range, why = resolve_reduce_range(opts.reduce_range, record["cpu"])
+        log(f"reduce_range {'on' if reduce_range else 'off'} ({why})")
         info = quantize_onnx(src.fp32, src.out / ONNX_INT8, calib, method=opts.method, per_channel=opts.per_channel,
-                             keep_float=opts.keep_float, reduce_range=opts.reduce_range)
+                             keep_float=opts.keep_float, reduce_range=reduce_range)
         record["onnx"] = {"artifact": ONNX_INT8, "method": opts.method, "quant_format": "QDQ",
                           "activations": "int8 (asymmetric)", "weights": "int8 (symmetric)",
-                          "per_channel": opts.per_channel, "reduce_range": opts.reduce_range,
+                          "per_channel": opts.per_channel, "reduce_range": reduce_range, "reduce_range_why": why,
                           "preprocess": info["preprocess"], "kept_float_requested": info["kept_float_requested"],
                           "op_types_kept_in_float": info["ops"]["float"], "op_types_int8": info["ops"]["int8"]}
         log(f"int8 ONNX: {src.out / ONNX_INT8} ({_mib(src.out / ONNX_INT8):.2f} MiB, fp32 {_mib(src.fp32):.2f} MiB); "
@@ -183,24 +185,40 @@ def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = pr
     return src.out
 
 
+def resolve_reduce_range(requested: Optional[bool], cpu: dict[str, Any]) -> tuple[bool, str]:
+    """Whether to quantize weights to 7 bits, and why (recorded in ``quantization.yaml``). ``None``
+    (auto) turns it on where the CPU lacks VNNI/AMX int8: there onnxruntime's u8s8 kernels add pairs of
+    8-bit products in saturating 16-bit lanes (ResNet-18 on digits: 8-bit weights 19.4 dB and -1.67
+    top-1 points, 7-bit 38.0 dB and +-0), and onnxruntime itself recommends reduce_range on such CPUs."""
+    if requested is not None:
+        return requested, "forced on with --reduce-range" if requested else "forced off with --no-reduce-range"
+    native = [name for name, key in (("VNNI", "vnni"), ("AMX", "amx")) if cpu.get(key)]
+    if native:
+        return False, f"auto: this CPU has {'/'.join(native)} int8 dot products"
+    return True, "auto: no VNNI/AMX on this CPU"
+
+
 # below this the int8 outputs are visibly off fp32 (ResNet-18 on digits: 19 dB lost 1.7 top-1 points; with
 # --reduce-range 38 dB); healthy per-channel int8 CNNs measure 30-40 dB here
 LOW_SQNR_DB = 25.0
 
 
 def reduce_range_hint(record: dict[str, Any], opts: QuantizeOptions) -> Optional[str]:
-    """A hint to re-run with ``--reduce-range`` when onnxruntime int8 is noisy on a CPU without VNNI/AMX,
-    where its u8s8 kernels sum pairs of 8-bit products in saturating 16-bit lanes."""
+    """A hint to drop ``--no-reduce-range`` when the user forced 8-bit weights and onnxruntime int8 is
+    noisy on a CPU without VNNI/AMX, where its u8s8 kernels sum pairs of 8-bit products in saturating
+    16-bit lanes. Auto mode already turns reduce_range on there, so it needs no hint."""
     row = (record.get("agreement") or {}).get(ONNX_INT8)
     cpu = record.get("cpu") or {}
-    if opts.fmt != "onnx" or opts.reduce_range or not isinstance(row, dict) or cpu.get("vnni") or cpu.get("amx"):
+    if opts.fmt != "onnx" or opts.reduce_range is not False or not isinstance(row, dict):
+        return None
+    if cpu.get("vnni") or cpu.get("amx"):
         return None
     sqnr = row.get("sqnr_db")
     if not isinstance(sqnr, (int, float)) or sqnr >= LOW_SQNR_DB:
         return None
     return (f"note: int8 outputs are {sqnr:.1f} dB from fp32 (below {LOW_SQNR_DB:.0f}) on a CPU without VNNI, where "
-            "onnxruntime's int8 kernels can saturate; re-run with --reduce-range (and check the metric with "
-            "nptrain evaluate --artifact)")
+            "onnxruntime's int8 kernels can saturate; re-run without --no-reduce-range (7-bit weights, the "
+            "default here) and check the metric with nptrain evaluate --artifact")
 
 
 def _first_artifact(out: Path, fmt: str) -> Path:

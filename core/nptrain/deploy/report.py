@@ -25,7 +25,8 @@ def render(record: dict[str, Any]) -> str:
         lines += ["## onnxruntime int8 (QDQ)", "",
                   f"- artifact: `{onnx['artifact']}`; calibration {onnx['method']}; weights {onnx['weights']} "
                   f"{'per channel' if onnx['per_channel'] else 'per tensor'}; activations {onnx['activations']}"
-                  + ("; reduce_range" if onnx.get("reduce_range") else ""),
+                  + ("; reduce_range (7-bit weights)" if onnx.get("reduce_range") else "; 8-bit weights")
+                  + (f" ({onnx['reduce_range_why']})" if onnx.get("reduce_range_why") else ""),
                   "- pre-processing (onnxruntime quant_pre_process): "
                   + ", ".join(f"{k.replace('_', ' ')} {v if isinstance(v, str) else ('yes' if v else 'no')}"
                               for k, v in onnx["preprocess"].items()),
