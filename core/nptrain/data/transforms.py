@@ -258,6 +258,7 @@ class Mixing(MixingParams, FromParams):
 
 def _beta(alpha: float, gen: torch.Generator) -> float:
     """Beta(alpha, alpha) drawn through a numpy generator seeded from ``gen`` (torch's Beta takes no generator)."""
+    # lazy: numpy
     import numpy as np
 
     seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
