@@ -42,7 +42,7 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
     last.safetensors, or exactly ``weights/<weights>.safetensors`` when ``weights`` is given; nothing
     unpickled), a YAML config (its model.checkpoint is loaded), or an fx GraphModule ``.pt``
     (unpickled: the command line named it)."""
-    # lazy: numpy, ruamel
+    # lazy: ruamel
     from nptrain.config.loader import load_config
     from nptrain.training.run_model import load_run_model
     from nptrain.training.setup import build_task_model, load_fx_model
@@ -82,7 +82,7 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
 
 def _classes_from_data(loaded) -> int:
     try:
-        # lazy: numpy, ruamel
+        # lazy: ruamel
         from nptrain.training.setup import build_data
 
         return len(build_data(loaded, need_train=False).classes)

@@ -16,6 +16,9 @@ from typing import Any, Callable, Optional
 import copy
 
 import torch
+from nptrain.report.confusion import plot_confusion
+from nptrain.report.pr_curve import plot_pr_curves
+from nptrain.report import val_samples as vs
 from nptrain.report.palette import dataset_palette
 
 CONFUSION, PR_CURVE, SAMPLES = "confusion_matrix.png", "pr_curve.png", "val_samples.png"
@@ -107,25 +110,16 @@ def write_best_pictures(run_dir: Path, *, loaded: Any, metric: Any, model: torch
 
 
 def _confusion(path: Path, confusion: torch.Tensor, classes: list[str], task: str, epoch: int) -> None:
-    # lazy: numpy
-    from nptrain.report.confusion import plot_confusion
-
     unit = "pixels" if task == "segmentation" else "images"
     plot_confusion(path, confusion.double().numpy(), classes, unit=unit, title=f"epoch {epoch}")
 
 
 def _pr(path: Path, curves: list[Optional[Any]], classes: list[str]) -> None:
-    # lazy: numpy
-    from nptrain.report.pr_curve import plot_pr_curves
-
     plot_pr_curves(path, curves, classes)
 
 
 def _samples(path: Path, loaded: Any, model: torch.nn.Module, dataset: Any, classes: list[str],
              device: torch.device, memory_format: torch.memory_format) -> None:
-    # lazy: numpy
-    from nptrain.report import val_samples as vs
-
     task = loaded.model.task
     post = None
     if task == "detection":

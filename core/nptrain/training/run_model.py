@@ -18,6 +18,7 @@ from nptrain.errors import UserError
 from nptrain.pickles import TRUST_FLAG, trusted
 from nptrain.modeling.builder import build_model
 from nptrain.pickles import load_graph_module
+from nptrain.training.setup import build_task_model
 
 
 def has_architecture(loaded: LoadedConfig) -> bool:
@@ -83,9 +84,6 @@ def model_for_resume(loaded: LoadedConfig, num_classes: int, run_dir: Path,
     """The model ``--resume`` continues: shapes from the run's ``weights/last.safetensors`` when the
     config trained a pruned model (the training state then overwrites the values), so the
     configured ``.pt`` is not unpickled again; otherwise the config's usual model."""
-    # lazy: numpy
-    from nptrain.training.setup import build_task_model
-
     last = run_dir / "weights" / "last.safetensors"
     if loaded.model.fx_model_checkpoint and has_architecture(loaded) and last.is_file():
         return rebuild_with_weights(loaded, num_classes, last)

@@ -55,7 +55,7 @@ def _samples(loaded, n: int, shape: list[int]) -> tuple[torch.Tensor, Optional[l
     """Up to ``n`` validation images after the inference transforms, with labels; synthetic
     inputs (no labels) when the run's data is not reachable from here."""
     try:
-        # lazy: numpy
+        # lazy: layer (README map: zoo/ may not import training)
         from nptrain.training.setup import build_data
 
         valid = build_data(loaded, need_train=False).valid
@@ -121,7 +121,7 @@ def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None,
             outputs = model.eval()(inputs)
         files = [("sample-inputs", "inputs", inputs), ("sample-outputs", "outputs", outputs)]
         if plan is not None:  # sample outputs come from the artifact itself; PyTorch's are kept beside them
-            # lazy: numpy
+            # lazy: layer (README map: zoo/ may not import deploy)
             from nptrain.deploy.runtime import open_artifact
 
             int8_out = torch.from_numpy(open_artifact(plan.int8)(inputs.numpy()).copy())
@@ -196,7 +196,7 @@ def validate_entry(stub_text: str, *, root: Optional[Path] = None) -> dict[str, 
         report["pytorch_max_abs_diff"] = torch_check["max_abs_diff"]
         if torch_check["max_abs_diff"] > TOLERANCE * max(torch_check["scale"], 1.0):
             bad["pytorch_max_abs_diff"] = torch_check["max_abs_diff"]
-    # lazy: numpy
+    # lazy: layer (README map: zoo/ may not import deploy)
     from nptrain.deploy.runtime import open_artifact
 
     got = open_artifact(folder / "model.onnx")(inputs.numpy())
