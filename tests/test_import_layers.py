@@ -156,3 +156,74 @@ def test_packages_import_only_what_the_readme_map_allows():
     assert sorted(packages - set(allowed)) == [], "README.md 'Where things live' misses these packages"
     extra = {p: sorted(actual.get(p, set()) - allowed[p]) for p in packages}
     assert {p: e for p, e in extra.items() if e} == {}, "imports the README map does not allow"
+
+
+# An import inside a function must say why it is there (README "Where things live"): a `# lazy: <reason>`
+# comment on its line, or on the line directly above it or above an earlier import of the same run of
+# consecutive imports, e.g. `# lazy: torch`, `# lazy: cycle with training.engine`. Imports of these heavy third-party packages explain themselves.
+SELF_EXPLAINING_LAZY = frozenset({"torch", "torch_pruning", "matplotlib", "onnx", "onnxruntime", "openvino",
+                                  "nncf", "sklearn", "faster_coco_eval"})
+_LAZY_COMMENT = re.compile(r"#\s*lazy:\s*\S")
+
+
+def _imported_root(node: ast.Import | ast.ImportFrom) -> str:
+    if isinstance(node, ast.ImportFrom):
+        return "." if node.level else (node.module or "").split(".")[0]
+    return node.names[0].name.split(".")[0]
+
+
+def uncommented_function_imports(source: str) -> list[int]:
+    """Line numbers of imports inside a function that neither carry a ``# lazy:`` comment nor import a
+    self-explaining heavy package."""
+    lines = source.splitlines()
+    out: list[int] = []
+    for func in ast.walk(ast.parse(source)):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for body in _statement_lists(func):
+            block_comment = False
+            previous_was_import = False
+            for stmt in body:
+                if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    previous_was_import = False
+                    continue
+                above = lines[stmt.lineno - 2].strip() if stmt.lineno >= 2 else ""
+                if _LAZY_COMMENT.match(above):  # covers this import and the ones that follow it
+                    block_comment = True
+                elif not previous_was_import:
+                    block_comment = False
+                previous_was_import = True
+                own_line = any(_LAZY_COMMENT.search(lines[n - 1]) for n in range(stmt.lineno, stmt.end_lineno + 1))
+                if not (block_comment or own_line or _imported_root(stmt) in SELF_EXPLAINING_LAZY):
+                    out.append(stmt.lineno)
+    return sorted(set(out))
+
+
+def _statement_lists(func: ast.AST) -> list[list[ast.stmt]]:
+    """Every statement list inside ``func`` (its body, branches, loops, try blocks), not nested defs'."""
+    out: list[list[ast.stmt]] = []
+
+    def visit(node: ast.AST) -> None:
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            value = getattr(node, field, None)
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                out.append(value)
+            for child in value if isinstance(value, list) else ():
+                if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    visit(child)
+
+    visit(func)
+    return out
+
+
+def test_lazy_comment_finder():
+    source = ("def f():\n    # lazy: torch\n    from nptrain import a\n    import nptrain.b\n    x = 1\n"
+              "    import nptrain.c\n    import json  # lazy: cheap but rare\n    import torch\n"
+              "    if x:\n        from . import d\n    def g():\n        import nptrain.e\n")
+    assert uncommented_function_imports(source) == [6, 10, 12]
+
+
+def test_function_level_imports_say_why():
+    missing = {str(path.relative_to(ROOT)): lines for path in MODULES.values()
+               if (lines := uncommented_function_imports(path.read_text()))}
+    assert missing == {}, "imports inside functions without a '# lazy: <reason>' comment (see README)"

@@ -6,6 +6,7 @@ import it. Heavy entry points are loaded on first use through ``__getattr__``.
 from __future__ import annotations
 
 from typing import Any
+import importlib
 
 import pluggy
 
@@ -34,8 +35,6 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nptrain' has no attribute {name!r}")
 

@@ -8,9 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
+import os
+import sys
 
 import torch
 from torch import nn
+from nptrain.export_tools import export_onnx_checked
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
@@ -34,9 +37,6 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> int:
 @contextlib.contextmanager
 def _quiet_fd2():
     """The profiler's native layer prints start/stop lines straight to file descriptor 2."""
-    import os
-    import sys
-
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -91,8 +91,6 @@ def measure(model: nn.Module, input_shape: tuple[int, ...], *, repeats: int = 20
 
 def _ort_latency(model: nn.Module, x: torch.Tensor, repeats: int, threads: int) -> Optional[float]:
     import onnxruntime as ort
-
-    from nptrain.export_tools import export_onnx_checked
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"

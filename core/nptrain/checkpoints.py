@@ -71,6 +71,7 @@ def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Option
     path, label = spec.path, spec.text
     if spec.remote:
         # inside: zoo.pack builds on training, which loads checkpoints, so checkpoints -> zoo stays off module level
+        # lazy: ruamel
         from nptrain.zoo.remote import resolve_checkpoint
 
         path = label = str(resolve_checkpoint(spec.text))

@@ -20,6 +20,7 @@ WRAPPER_KEYS = ("state_dict", "model", "module", "model_state", "model_state_dic
 
 def _read_file(path: Path) -> Any:
     if path.suffix == ".safetensors":
+        # lazy: safetensors
         from safetensors.torch import load_file
 
         return load_file(str(path))

@@ -8,6 +8,7 @@ import os
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
+import logging
 
 import torch
 from torch import nn
@@ -91,8 +92,6 @@ def _export_and_check(model: nn.Module, sample: torch.Tensor, path: Path, *, ops
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The exporters print and log warnings (opset notes, TorchScript deprecation) the user cannot act on."""
-    import logging
-
     log = logging.getLogger("torch.onnx")
     old_level = log.level
     log.setLevel(logging.ERROR)

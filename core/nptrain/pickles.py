@@ -13,6 +13,7 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
+from nptrain.errors import UserError
 
 # (trust every pickle, real paths of the pickles the command line named)
 _POLICY: ContextVar[tuple[bool, frozenset[str]]] = ContextVar("nptrain_pickle_policy", default=(False, frozenset()))
@@ -63,8 +64,6 @@ def load_graph_module(path: str | Path, *, refuse: Callable[[str], Exception], l
     """Unpickle the torch.fx GraphModule at ``path`` when the policy allows it; otherwise raise
     ``refuse(message)`` (a located config error or a plain UserError, the caller's choice)."""
     import torch
-
-    from nptrain.errors import UserError
 
     p = Path(path).expanduser()
     if not trusted(p):

@@ -26,6 +26,7 @@ from nptrain import hookspecs
 from nptrain.errors import describe_exception
 from nptrain.records import RECORD_CLASSES
 from nptrain.registry import Provided, Registry
+from nptrain import __version__
 
 BUILTIN_DIST = "nptrain"
 # built-in providers, registered exactly like plugins (one entry module per family)
@@ -109,8 +110,6 @@ def load_plugins(*, external: Optional[bool] = None, disable: Iterable[str] = ()
             # even one that calls sys.exit() or raises another BaseException at import
             info.error = f"failed to load {module_name}: {describe_exception(exc)}"
             _trace(info.error)
-
-    from nptrain import __version__
 
     for name, module_name in BUILTIN_MODULES:
         register(name, BUILTIN_DIST, __version__, module_name,

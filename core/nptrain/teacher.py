@@ -17,6 +17,8 @@ from torch import nn
 
 from nptrain.config.distillation_section import DistillationConfig
 from nptrain.errors import UserError
+from nptrain.run_files import read_classes
+from nptrain.pickles import load_graph_module
 
 # where a teacher problem is reported: (path below training.distillation, message) -> exception
 Refuse = Callable[[tuple, str], Exception]
@@ -55,8 +57,8 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 def _from_run_dir(run_dir: Path, task: str, refuse: Refuse, log: Callable[[str], None]) -> Teacher:
+    # lazy: ruamel
     from nptrain.config.loader import load_config
-    from nptrain.run_files import read_classes
     from nptrain.training.run_model import load_run_model
 
     if not (run_dir / "config.yaml").is_file():
@@ -75,6 +77,7 @@ def _from_run_dir(run_dir: Path, task: str, refuse: Refuse, log: Callable[[str],
 
 def _from_files(files: Any, task: str, num_classes: int, refuse: Refuse,  # files: a TeacherFiles record
                 log: Callable[[str], None]) -> Teacher:
+    # lazy: ruamel
     from nptrain.config.loader import load_config
     from nptrain.training.run_model import has_architecture, rebuild_with_weights
 
@@ -90,8 +93,6 @@ def _from_files(files: Any, task: str, num_classes: int, refuse: Refuse,  # file
         except UserError as exc:  # named at the field that chose this file
             raise refuse(("teacher", "checkpoint"), f"{exc} (the teacher's config is {files.config})") from None
     elif checkpoint.suffix == ".pt":  # a torch.fx GraphModule (nptrain compress's model_fx.pt)
-        from nptrain.pickles import load_graph_module
-
         model = load_graph_module(checkpoint, refuse=lambda msg: refuse(("teacher", "checkpoint"), msg), log=log)
     else:
         raise refuse(("teacher", "checkpoint"), f"expected a .safetensors file (or a torch.fx .pt with "

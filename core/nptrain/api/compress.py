@@ -15,6 +15,8 @@ from typing import Optional, Union
 
 from nptrain.api.runs import Run
 from nptrain.errors import UserError
+from nptrain.pickles import command_pickles
+from nptrain.training_io import atomic_write_bytes
 
 METHODS = ("l1", "l2", "bn_scale", "taylor")
 
@@ -41,8 +43,6 @@ def compress(run: Union[Run, str, Path], ratio: float, *, method: str = "l1", ro
              trust_pickle: bool = False) -> Compression:
     """Remove ``ratio`` of the prunable channels of ``run`` (a :class:`Run`, run directory or config)
     by ``method``, keeping channel counts multiples of ``round_to`` (0 or None: off)."""
-    from nptrain.pickles import command_pickles
-
     if not isinstance(ratio, (int, float)) or not 0.0 < float(ratio) < 1.0:
         raise UserError(f"--ratio must be between 0 and 1 (the fraction of channels removed), got {ratio!r}")
     if method not in METHODS:
@@ -55,14 +55,13 @@ def compress(run: Union[Run, str, Path], ratio: float, *, method: str = "l1", ro
 def _compress(target: str, ratio: float, method: str, round_to: int, input_size: Optional[int],
               output: Union[str, Path, None]) -> Compression:
     import torch
+    # lazy: torch, ruamel, safetensors
     from ruamel.yaml import YAML
     from safetensors.torch import save
 
     from nptrain.compression.prune import prune
     from nptrain.compression.source import example_input, load_model_source
     from nptrain.fx_explain import trace_explained
-    from nptrain.training_io import atomic_write_bytes
-
     src = load_model_source(target, input_size=input_size)
     if src.loaded is None:
         raise UserError("compress needs a run directory or config (the architecture rebuilds the pruned weights)")
@@ -94,6 +93,7 @@ def _compress(target: str, ratio: float, method: str, round_to: int, input_size:
     config["model"]["checkpoint"] = None
     config["model"]["fx_model_checkpoint"] = str((out / "model.safetensors").resolve())
     if src.run_dir is not None:  # the unpruned run teaches its pruned copy
+        # lazy: layer (README map: api/ may not import compression)
         from nptrain.compression.retrain import with_teacher
 
         config = with_teacher(config, src.run_dir)

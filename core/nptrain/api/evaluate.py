@@ -8,6 +8,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from nptrain.api.runs import Run
 from nptrain.errors import UserError
+from nptrain.run_files import read_classes
+from nptrain.api.train import override_texts
+from nptrain.pickles import command_pickles, named_in_overrides
 
 PathLike = Union[str, Path]
 
@@ -27,8 +30,8 @@ class Evaluation:
 def load_run(run_dir: Path, overrides: Sequence[str] = (), weights: str = "best") -> tuple[Any, Any, list[str]]:
     """(loaded config, model with the run's weights, class names) for a run directory; the model is
     rebuilt from config.yaml and the safetensors weights (nothing in the run is unpickled)."""
+    # lazy: torch, ruamel
     from nptrain.config.loader import load_config
-    from nptrain.run_files import read_classes
     from nptrain.training.run_model import load_run_model
 
     if weights not in ("best", "last"):
@@ -51,9 +54,6 @@ def evaluate(run_or_path: Union[Run, PathLike, Sequence[PathLike]], artifact: Op
     """Evaluate a :class:`Run` or run directory (``weights/best.safetensors``, or ``last``), a config
     (or several, merged; its ``model.checkpoint``), or with ``artifact`` an exported file of a run.
     ``log`` gets warnings such as "random weights" (None: silent)."""
-    from nptrain.api.train import override_texts
-    from nptrain.pickles import command_pickles, named_in_overrides
-
     texts = override_texts(overrides)
     if isinstance(run_or_path, Run):
         paths = [str(run_or_path.dir)]
@@ -70,6 +70,7 @@ def evaluate(run_or_path: Union[Run, PathLike, Sequence[PathLike]], artifact: Op
 
 
 def _evaluate_artifact(paths: list[str], artifact: Path, overrides: list[str]) -> Evaluation:
+    # lazy: torch
     from nptrain.deploy.evaluate_artifact import evaluate_artifact
 
     if len(paths) != 1 or not Path(paths[0]).is_dir():
@@ -80,6 +81,7 @@ def _evaluate_artifact(paths: list[str], artifact: Path, overrides: list[str]) -
 
 
 def _evaluate_model(paths: list[str], overrides: list[str], weights: str, log: Callable[[str], None]) -> Evaluation:
+    # lazy: torch, ruamel
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss

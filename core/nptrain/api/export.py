@@ -14,6 +14,7 @@ from typing import Callable, Optional, Union
 
 from nptrain.api.runs import Run
 from nptrain.errors import UserError
+from nptrain.run_files import read_summary
 
 FORMATS = ("onnx", "fx")
 WEIGHTS = ("best", "last")
@@ -55,8 +56,6 @@ def check_not_run_file(out: Path, run_dir: Optional[Path], force: bool) -> None:
 
 def weights_note(run_dir: Path, weights_path: Path) -> str:
     """``best epoch 3, top1_accuracy 0.9312`` / ``last epoch 5`` for a run's weights file."""
-    from nptrain.run_files import read_summary
-
     summary = read_summary(run_dir)
     best, last = summary.get("best"), summary.get("last")
     if weights_path.name == "best.safetensors" and isinstance(best, dict) and "epoch" in best:
@@ -78,6 +77,7 @@ def export(run: Union[Run, str, Path], format: str = "onnx", *, opset: Optional[
     ``opset`` defaults to the config's ``logging.onnx_opset`` (18 for an fx file); ``weights`` picks
     ``weights/best.safetensors`` or ``weights/last.safetensors`` of a run; ``output`` is the file to
     write. ``log`` receives the line naming the weights used (``quiet``: pass ``lambda _: None``)."""
+    # lazy: torch
     from nptrain.compression.source import example_input, load_model_source
     from nptrain.export_tools import describe_check, export_onnx_checked, onnx_output_name
 
@@ -105,6 +105,7 @@ def export(run: Union[Run, str, Path], format: str = "onnx", *, opset: Optional[
         log(f"weights: {src.weights} ({note})")
     out.parent.mkdir(parents=True, exist_ok=True)
     if format == "fx":
+        # lazy: torch
         from nptrain.training.export import export_fx
 
         res = export_fx(src.model, out)

@@ -15,6 +15,8 @@ import numpy as np
 
 from nptrain.api.runs import Run, run_dir_of
 from nptrain.errors import UserError
+from nptrain.api.evaluate import load_run
+from nptrain.pickles import command_pickles
 
 PathLike = Union[str, Path]
 
@@ -75,6 +77,7 @@ class Predictions(list):
 
 def expand_images(items: Sequence[PathLike]) -> list[str]:
     """Image paths in the order given; a folder stands for the images directly inside it, sorted."""
+    # lazy: torch
     from nptrain.data.datasets import IMAGE_SUFFIXES, list_images
 
     out: list[str] = []
@@ -98,9 +101,6 @@ def predict(run: Union[Run, PathLike], images: Union[PathLike, Sequence[PathLike
     """Predict ``images`` (files, or folders standing for the images inside) with ``run``'s
     ``weights`` (best or last). ``topk``: classes kept per image (classification); ``score_thresh``:
     lowest detection score kept. ``output``: a folder to write the pictures and tables into."""
-    from nptrain.api.evaluate import load_run
-    from nptrain.pickles import command_pickles
-
     run_dir = run_dir_of(run)
     paths = expand_images([images] if isinstance(images, (str, Path)) else list(images))
     with command_pickles(trust_pickle):
@@ -145,6 +145,7 @@ def predict_detection(loaded: Any, model: Any, classes: list[str], paths: list[s
 def _written(loaded: Any, classes: list[str], results: list[Prediction], out: Optional[Path]) -> Predictions:
     if out is None:
         return Predictions(results)
+    # lazy: cycle with api.predict_files
     from nptrain.api.predict_files import write_predictions
 
     return write_predictions(loaded, classes, results, out)
@@ -154,6 +155,7 @@ def _each_image(loaded: Any, paths: list[str], identity: bool = False):
     """(path, raw uint8 CHW image, network input, target) per path through the inference pipeline."""
     import torch
 
+    # lazy: torch
     from nptrain.data.datasets import read_image
     from nptrain.training.setup import inference_transform
 
@@ -183,6 +185,7 @@ def _segment(loaded: Any, model: Any, classes: list[str], paths: list[str]):
     import torch
     import torch.nn.functional as F
 
+    # lazy: torch
     from nptrain.training.setup import main_output
 
     with torch.no_grad():
@@ -196,6 +199,7 @@ def _segment(loaded: Any, model: Any, classes: list[str], paths: list[str]):
 def _detect(loaded: Any, model: Any, classes: list[str], paths: list[str], score_thresh: float):
     import torch
 
+    # lazy: torch
     from nptrain.data.box_geometry import invert_boxes
     from nptrain.detection.boxes import clip_boxes
     from nptrain.detection.postprocess import postprocess

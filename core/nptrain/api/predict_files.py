@@ -11,10 +11,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
+import csv
+import io
+import json
+import re
 
 import numpy as np
 
 from nptrain.api.predict import ClassScores, Detections, Predictions, SegmentationMask
+from nptrain.training_io import atomic_write_bytes
 
 LEGEND_ALL_UP_TO = 12  # more classes than this: the overlay legend lists only those predicted
 
@@ -38,13 +43,9 @@ def _unique_stem(path: str, stems: set[str]) -> str:
 
 
 def _classification(results: Sequence[ClassScores], out: Path) -> Predictions:
-    import csv
-    import io
-
+    # lazy: torch; layer (README map: api/ may not import report)
     from nptrain.data.datasets import read_image
     from nptrain.report.prediction_pictures import MAX_GRID, plot_prediction_grid
-    from nptrain.training_io import atomic_write_bytes
-
     k = max(len(r.top) for r in results)
     header = ["image", "class", "class_id", "probability"]
     for rank in range(2, k + 1):
@@ -66,6 +67,7 @@ def _classification(results: Sequence[ClassScores], out: Path) -> Predictions:
 
 
 def _segmentation(loaded: Any, classes: list[str], results: Sequence[SegmentationMask], out: Path) -> Predictions:
+    # lazy: torch, PIL; layer (README map: api/ may not import report)
     from PIL import Image
 
     from nptrain.data.datasets import read_image
@@ -100,16 +102,12 @@ def _segmentation(loaded: Any, classes: list[str], results: Sequence[Segmentatio
 
 
 def _detection(classes: list[str], results: Sequence[Detections], out: Path) -> Predictions:
-    import json
-    import re
-
     import torch
+    # lazy: torch, PIL
     from PIL import Image
 
     from nptrain.data.datasets import read_image
     from nptrain.detection.draw import draw_detections
-    from nptrain.training_io import atomic_write_bytes
-
     stems: set[str] = set()
     table: dict[str, list[dict]] = {}
     done = []

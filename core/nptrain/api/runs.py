@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Optional, Union
+import csv
 
 from nptrain.errors import UserError
+from nptrain.run_files import read_summary
+from nptrain.run_files import read_classes
 
 
 class Run:
@@ -26,8 +29,6 @@ class Run:
     @property
     def summary(self) -> dict[str, Any]:
         """``summary.json`` ({} until the run's last epoch has finished)."""
-        from nptrain.run_files import read_summary
-
         return read_summary(self.dir)
 
     @property
@@ -36,8 +37,6 @@ class Run:
 
     @property
     def classes(self) -> list[str]:
-        from nptrain.run_files import read_classes
-
         return read_classes(self.dir)
 
     @property
@@ -59,8 +58,6 @@ class Run:
     @property
     def history(self) -> list[dict[str, float]]:
         """One row per epoch, as in ``results.csv`` (empty when the run writes no CSV)."""
-        import csv
-
         path = self.dir / "results.csv"
         if not path.is_file():
             return []
@@ -84,6 +81,7 @@ def _number(text: Optional[str]) -> Any:
 
 
 def _config_task(run_dir: Path) -> str:
+    # lazy: ruamel
     from nptrain.config.loader import load_config
 
     return load_config([str(run_dir / "config.yaml")], ["model.checkpoint=null"], check_files=False).model.task

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from nptrain.api.runs import Run
 from nptrain.errors import UserError
+from nptrain.pickles import command_pickles, named_in_overrides
 
 PathLike = Union[str, Path]
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -55,9 +56,9 @@ def train(config: Union[PathLike, Sequence[PathLike], None] = None,
     last, as ``nptrain run`` does; returns the :class:`Run` it wrote. ``resume`` continues a run
     directory from its last checkpoint (its ``config.yaml`` when ``config`` is None). Under torchrun,
     ranks other than 0 write nothing and get None."""
+    # lazy: torch, ruamel; layer (README map: api/ may not import training)
     from nptrain.config.loader import load_config
     from nptrain.modeling.builder import check_buildable
-    from nptrain.pickles import command_pickles, named_in_overrides
     from nptrain.training.outputs import run_name_problem
 
     say: Callable[[str], None] = (lambda _m: None) if quiet else (log or _print)
@@ -87,6 +88,7 @@ def train(config: Union[PathLike, Sequence[PathLike], None] = None,
         raise UserError(f"run name {run_name!r} (from {paths[-1]}) {run_name_problem(run_name)}; pass --name NAME")
     if resume_dir is not None:
         run_name = resume_dir.name
+    # lazy: torch
     from nptrain.training.engine import run_training
 
     with command_pickles(trust_pickle, named_in_overrides(texts)):

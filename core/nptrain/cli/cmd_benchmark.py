@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from nptrain.pickles import TRUST_HELP
+from nptrain.pickles import command_pickles
+from nptrain.training_io import atomic_write_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,13 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.pickles import command_pickles
-
     with command_pickles(args.trust_pickle):
         return _benchmark(args)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
+    # lazy: torch
     from nptrain.benchmarking import measure
     from nptrain.compression.source import load_model_source
 
@@ -47,6 +48,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>14}")
     if src.run_dir is not None:  # every deployable artifact of the run: eager / onnxruntime / OpenVINO
+        # lazy: numpy; layer (README map: cli/ may not import deploy)
         from nptrain.deploy.cpu import describe_cpu
         from nptrain.deploy.format_bench import format_rows, render_rows
 
@@ -58,7 +60,6 @@ def _benchmark(args: argparse.Namespace) -> int:
     if out is None:
         print("no JSON written (a config or model file is not an output folder): add -o FILE.json to keep the numbers")
         return 0
-    from nptrain.training_io import atomic_write_bytes
 
     atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
     print(f"wrote {out}")

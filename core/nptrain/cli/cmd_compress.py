@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from nptrain.pickles import TRUST_HELP
+from nptrain.api.compress import compress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.api.compress import compress
-
     res = compress(args.target, args.ratio, method=args.method, round_to=args.round_to, input_size=args.input_size,
                    output=args.output, trust_pickle=args.trust_pickle)
     print(f"pruned {res.params_before:,} -> {res.params_after:,} parameters ({res.kept_fraction:.1%} kept, "

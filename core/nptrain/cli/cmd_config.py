@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from nptrain.plugin_trace import provider_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +24,14 @@ def split_items(items: list[str]) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: ruamel
     from ruamel.yaml import YAML
 
     from nptrain.config.loader import load_config
 
     paths, overrides = split_items(args.items)
     if args.action == "migrate":
+        # lazy: ruamel
         from nptrain.config.netspresso_migrate import migrate
 
         return migrate(paths, overrides, args.output)
@@ -39,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     if args.action == "check":
+        # lazy: torch
         from nptrain.modeling.builder import check_buildable
 
         check_buildable(loaded.resolved)  # what run does next: providers that refuse their params fail here
+        # lazy: torch
         from nptrain.training.setup import build_data
 
         # and then what run checks of the data before training: classes alike in both splits, no empty
@@ -53,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
         yaml.default_flow_style = False
         yaml.dump(loaded.unstructure(), sys.stdout)
     if args.trace:  # YAML comments, so `config show --trace` output still loads
-        from nptrain.plugin_trace import provider_lines
-
         print("# provided by:")
         for line in provider_lines(loaded, loaded.plugins):
             print(f"#   {line}")

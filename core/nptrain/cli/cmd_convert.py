@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from nptrain.errors import UserError
+from nptrain.plugin_manager import default_plugins
+from nptrain.training_io import atomic_write_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,13 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: torch, safetensors
     from safetensors.torch import save_file
 
     from nptrain.convert import convert_checkpoint
-    from nptrain.errors import UserError
-    from nptrain.plugin_manager import default_plugins
-    from nptrain.training_io import atomic_write_bytes
-
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise UserError(f"output must end in .safetensors, got {out}")
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     state = convert_checkpoint(args.src, source=args.source, preset=args.model, keep_head=not args.drop_head,
                                plugins=plugins)
     if not args.no_verify:
+        # lazy: torch
         from nptrain.checkpoints import apply_state_dict
         from nptrain.modeling.api import create_model
 
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         report = apply_state_dict(model, state, strict=not args.drop_head, source=args.src)
         for line in report.lines():
             print(f"note: {line}")
+    # lazy: safetensors
     from safetensors.torch import save
 
     atomic_write_bytes(out, save({k: v.contiguous() for k, v in state.items()},

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 from typing import Optional
+from nptrain.errors import UserError
+from pathlib import Path
 
 DATASETS = ("digits", "shapes", "shapes-det", "nuclei")
 
@@ -27,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _split_sizes(count: Optional[int], default: int) -> tuple[int, int]:
     """``--count`` training images (``default`` when not given) and a quarter as many for validation."""
-    from nptrain.errors import UserError
-
     n = default if count is None else count
     if n < 4:
         raise UserError("--count must be at least 4")
@@ -36,10 +36,6 @@ def _split_sizes(count: Optional[int], default: int) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from nptrain.errors import UserError
-
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose another folder or remove it")
@@ -47,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--task applies to nuclei only; {args.dataset} has one task"
                         + (" (for synthetic detection data use shapes-det)" if args.dataset == "shapes" else ""))
     if args.dataset == "digits":
+        # lazy: numpy
         from nptrain.data.digits import write_digits
 
         if not 0 < args.valid_fraction < 1:
@@ -55,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {counts['train']} train and {counts['valid']} valid images (8x8, 10 classes) "
               f"to {out}/{{train,valid}}")
     elif args.dataset == "shapes":
+        # lazy: numpy
         from nptrain.data.shapes import SHAPE_CLASSES, write_shapes
 
         n_train, n_valid = _split_sizes(args.count, default=192)
@@ -62,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {counts['train']} train and {counts['valid']} valid 64x64 images with masks "
               f"(classes {', '.join(SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,masks}}")
     elif args.dataset == "shapes-det":
+        # lazy: numpy
         from nptrain.data.shapes_det import DET_SHAPE_CLASSES, write_shapes_det
 
         n_train, n_valid = _split_sizes(args.count, default=320)
@@ -69,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {counts['train']} train and {counts['valid']} valid 64-128 px images with YOLO labels and "
               f"coco.json (classes {', '.join(DET_SHAPE_CLASSES)}) to {out}/{{train,valid}}/{{images,labels}}")
     elif args.task == "detection":
+        # lazy: numpy
         from nptrain.data.nuclei import NUCLEI_DET_CLASSES, write_nuclei_detection
 
         counts = write_nuclei_detection(out)
@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
               f"{counts['boxes_train']} / {counts['boxes_valid']} boxes (class {NUCLEI_DET_CLASSES[0]}) "
               f"to {out}/{{train,valid}}/{{images,labels}}")
     else:
+        # lazy: numpy
         from nptrain.data.nuclei import NUCLEI_CLASSES, write_nuclei
 
         counts = write_nuclei(out)

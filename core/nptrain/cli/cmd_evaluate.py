@@ -13,6 +13,8 @@ import argparse
 import json
 
 from nptrain.pickles import TRUST_HELP
+from nptrain.api.evaluate import evaluate
+from nptrain.cli.cmd_config import split_items
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.api.evaluate import evaluate
-    from nptrain.cli.cmd_config import split_items
-
     paths, overrides = split_items(args.items)
     res = evaluate(paths, args.artifact, weights=args.weights, overrides=overrides, trust_pickle=args.trust_pickle)
     if args.json:

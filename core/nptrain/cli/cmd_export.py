@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from nptrain.pickles import TRUST_HELP
+from nptrain.api.export import export
+from nptrain.pickles import command_pickles
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.api.export import export
-    from nptrain.pickles import command_pickles
-
     with command_pickles(args.trust_pickle):
         res = export(args.target, args.format, opset=args.opset, dynamic_batch=args.dynamic_batch,
                      weights=args.weights, output=args.output, force=args.force, input_size=args.input_size)

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import typing
 
 import attrs
 
 from nptrain.records import RECORD_CLASSES
+from nptrain.config.describe import range_text, type_text
+from nptrain.plugin_manager import default_plugins
 
 KINDS = {cls.TITLE: cls.KIND for cls in RECORD_CLASSES}  # plural shown here -> registry kind
 # section headings (full models print as "models:", their `nptrain list` choice)
@@ -22,9 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fields(cls) -> list[dict]:
     if cls is None or not attrs.has(cls):
         return []
-    import typing
-
-    from nptrain.config.describe import range_text, type_text
 
     try:
         hints = typing.get_type_hints(cls, include_extras=True)
@@ -69,8 +69,6 @@ def describe(kind: str, prov) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.plugin_manager import default_plugins
-
     reg = default_plugins().registry
     titles = [args.kind] if args.kind else list(KINDS)
     kinds = []

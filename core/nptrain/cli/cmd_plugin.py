@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from nptrain.scaffold.create import create_plugin
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.scaffold.create import create_plugin
-
     target = Path(args.dir or f"np-plugin-{args.name.replace('_', '-')}")
     files = create_plugin(args.name, target, kinds=args.kinds.split(","), tasks=args.tasks.split(","),
                           source=args.source)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from nptrain.plugin_manager import default_plugins
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -10,8 +11,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nptrain.plugin_manager import default_plugins
-
     plugins = default_plugins()
     rows = [{"name": p.name, "distribution": p.dist, "version": p.version, "module": p.module,
              "providers": {k: [n if isinstance(n, str) else "/".join(n) for n in v] for k, v in p.providers.items()},

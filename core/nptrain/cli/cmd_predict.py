@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: numpy
     from nptrain.api.predict import describe, predict
 
     out = Path(args.output) if args.output else Path(args.run_dir) / "predictions"

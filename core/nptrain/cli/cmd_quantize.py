@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: layer (README map: cli/ may not import deploy)
     from nptrain.deploy.quantize import QuantizeOptions, quantize
 
     opts = QuantizeOptions(calib=args.calib, method=args.method, per_channel=args.per_channel, fmt=args.fmt,

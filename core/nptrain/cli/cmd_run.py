@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import subprocess
 
 from nptrain.pickles import TRUST_HELP
+from nptrain.api.train import train
+from nptrain.cli.cmd_config import split_items
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) -> None:
@@ -27,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) ->
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
-    import subprocess
-
     argv = [a for a in sys.argv[1:]]
     # drop --nproc N / --nproc=N so the children run single-rank code paths under torchrun
     out, skip = [], False
@@ -60,14 +61,13 @@ def _reparse(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: layer (README map: cli/ may not import training)
     from nptrain.training.threads import set_spin_env
 
     set_spin_env()  # before torch loads: OpenMP reads its wait policy once (docs/training.md#speed)
     args = _reparse(args)
     if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return _launch_torchrun(args)
-    from nptrain.api.train import train
-    from nptrain.cli.cmd_config import split_items
 
     paths, overrides = split_items(args.items)
     train(paths, overrides, name=args.name, resume=args.resume, trust_pickle=args.trust_pickle)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from nptrain.pickles import TRUST_HELP
+from nptrain.pickles import command_pickles
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,10 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: ruamel
     from nptrain.zoo import store
 
     if args.action == "add":
-        from nptrain.pickles import command_pickles
+        # lazy: torch
         from nptrain.zoo.pack import add_run
 
         with command_pickles(args.trust_pickle):
@@ -56,15 +58,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "rm":
         print(f"removed {store.remove_entry(args.stub)}")
     elif args.action == "validate":
+        # lazy: torch
         from nptrain.zoo.pack import validate_entry
 
         report = validate_entry(args.stub)
         print("ok: checksums match; " + ", ".join(f"{k} {v:.2e}" for k, v in report.items()))
     elif args.action == "pull":
+        # lazy: ruamel
         from nptrain.zoo.remote import pull
 
         print(f"pulled {pull(args.stub, base_url=args.url, allow_pickle=args.allow_pickle)}")
     elif args.action == "index":
+        # lazy: ruamel
         from nptrain.zoo.remote import write_index
 
         print(f"wrote {write_index(Path(args.folder) if args.folder else store.zoo_root())}")

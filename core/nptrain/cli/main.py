@@ -75,6 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        # lazy: off the `nptrain --help` path
         from nptrain.errors import UserError
 
         if debug:
@@ -83,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for line in getattr(exc, "lines", None) or [str(exc)]:  # ConfigErrors: one line per problem
                 print(f"nptrain: error: {line}", file=sys.stderr)
             return 2
+        # lazy: off the `nptrain --help` path
         from nptrain.plugin_blame import blame_plugin
 
         blamed = blame_plugin(exc)  # a plugin's bug names the plugin, never the core

@@ -19,6 +19,7 @@ OFF_HINT = ("the original run teaches the pruned model (docs/compression.md); to
 def with_teacher(config: dict[str, Any], run_dir: Path) -> Any:
     """``config`` (a run's unstructured config) with ``training.distillation`` naming ``run_dir`` as
     teacher, and a comment above it saying how to turn it off."""
+    # lazy: ruamel
     from ruamel.yaml.comments import CommentedMap
 
     training = CommentedMap(config.get("training") or {})

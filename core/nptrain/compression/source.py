@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from nptrain.errors import UserError
+from nptrain.pickles import trust_pickles
+from nptrain.run_files import read_summary
 
 
 @attrs.define
@@ -40,8 +42,8 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
     last.safetensors, or exactly ``weights/<weights>.safetensors`` when ``weights`` is given; nothing
     unpickled), a YAML config (its model.checkpoint is loaded), or an fx GraphModule ``.pt``
     (unpickled: the command line named it)."""
+    # lazy: ruamel
     from nptrain.config.loader import load_config
-    from nptrain.pickles import trust_pickles
     from nptrain.training.run_model import load_run_model
     from nptrain.training.setup import build_task_model, load_fx_model
 
@@ -56,7 +58,6 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
         run_dir = path
         if not (path / "config.yaml").is_file():
             raise UserError(f"{path}: not a run directory (no config.yaml)")
-        from nptrain.run_files import read_summary
 
         summary = read_summary(path)
         loaded = load_config([str(path / "config.yaml")], ["model.checkpoint=null", *overrides], check_files=False)
@@ -81,6 +82,7 @@ def load_model_source(target: str, *, input_size: Optional[int] = None, num_clas
 
 def _classes_from_data(loaded) -> int:
     try:
+        # lazy: ruamel
         from nptrain.training.setup import build_data
 
         return len(build_data(loaded, need_train=False).classes)

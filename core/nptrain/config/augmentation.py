@@ -15,6 +15,8 @@ from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, PluginError
 from nptrain.registry import Provided, Registry
+from nptrain.config.structure import raise_errors
+from nptrain.plugin_manager import default_plugins
 
 SPLITS = ("train", "inference")
 
@@ -80,9 +82,6 @@ def parse_transforms(entries: list, split: str = "train", task: Optional[str] = 
                      registry: Optional[Registry] = None) -> list[TransformConfig]:
     """Raw entries as validated records, outside a config file (tests, scripts); errors are
     :class:`~nptrain.errors.ConfigError` located at ``augmentation.<split>[i]``."""
-    from nptrain.config.structure import raise_errors
-    from nptrain.plugin_manager import default_plugins
-
     registry = registry or default_plugins().registry
     where = LocatedConfig(data={"augmentation": {split: entries}}, files=["<entries>"])
     out, errors = resolve_augmentation({split: entries}, task, registry, where)

@@ -127,6 +127,7 @@ def load_yaml(text: str, where: str, *, typ: str = "safe", line_offset: int = 0,
     ``typ`` is ruamel's loader type ("safe" → plain Python, "rt" → commented maps that keep line
     numbers). ``line_offset`` is added to reported lines when ``text`` starts inside a larger file.
     Syntax errors are located the same way; nothing here runs code or builds arbitrary objects."""
+    # lazy: ruamel
     from ruamel.yaml import YAML
     from ruamel.yaml.docinfo import DocInfo, version
     from ruamel.yaml.error import MarkedYAMLError, YAMLError

@@ -61,6 +61,7 @@ class DistillationConfig:
 def register_distillation_hooks(conv: Any) -> None:
     """``teacher`` is a string or a mapping, ``feature_pairs`` ``auto`` or a list: cattrs cannot tell
     these unions apart by itself, so each gets a hook that decides by the value's kind."""
+    # lazy: ruamel
     from nptrain.config.structure import _ScalarError
 
     def teacher_hook(value: Any, _: Any) -> Teacher:

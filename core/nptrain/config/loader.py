@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+import typing
 
 import attrs
 
@@ -25,6 +26,7 @@ from nptrain.errors import ConfigError, ConfigErrors
 from nptrain.hints import did_you_mean, suggest
 from nptrain.plugin_manager import default_plugins
 from nptrain.plugin_trace import trace_config
+from nptrain.config.distillation_section import check_distillation
 
 SECTIONS = [f.name for f in attrs.fields(RunConfig)]
 LOSS_KEYS = ("criterion", "weight")
@@ -205,8 +207,6 @@ def load_config(paths: Iterable[str | Path] | Mapping[str, Any], overrides: Iter
         if model is not None:
             errors += checks.check_full_model_options(run, model, resolved, cfg)
         if check_files:
-            from nptrain.config.distillation_section import check_distillation
-
             errors += check_distillation(run, task, cfg)
         if for_run:
             errors += checks.check_data_paths(run, task_spec, cfg)
@@ -218,6 +218,4 @@ def load_config(paths: Iterable[str | Path] | Mapping[str, Any], overrides: Iter
 
 
 def _section_class(name: str) -> type:
-    import typing
-
     return typing.get_type_hints(RunConfig)[name]

@@ -13,6 +13,7 @@ checkpoints are counted from epoch 1), which must not apply to native configs.
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
+import typing
 
 import attrs
 
@@ -20,6 +21,9 @@ from nptrain.config.located_edit import LocatedEditor
 from nptrain.config.netspresso_model import translate_model
 from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
+from nptrain.config.netspresso_model import OLD_LOSSES
+from nptrain.config.model_section import ModelConfig
+from nptrain.config.sections import RunConfig
 
 NP = "NetsPresso 1.x"
 
@@ -84,7 +88,6 @@ def is_netspresso(data: dict) -> bool:
     if isinstance(full, dict) and (("name" in full and full["name"] is None)
                                    or set(full) - {"name", "params", "stage_params"}):
         return True
-    from nptrain.config.netspresso_model import OLD_LOSSES
 
     return any(isinstance(x, dict) and x.get("criterion") in OLD_LOSSES for x in _list(model.get("losses")))
 
@@ -107,9 +110,6 @@ def translate(cfg: LocatedConfig, transforms: Sequence[str]) -> Translation:
 
 def _check_keys(ed: LocatedEditor) -> None:
     """A misspelt 1.x field gets a did-you-mean against the 1.x names too (native validation knows only ours)."""
-    from nptrain.config.model_section import ModelConfig
-    from nptrain.config.sections import RunConfig
-
     native = _native_fields(RunConfig, ModelConfig)
     for path, np_keys in NP_KEYS.items():
         section = ed.get(path)
@@ -124,8 +124,6 @@ def _check_keys(ed: LocatedEditor) -> None:
 
 
 def _native_fields(run_cls: type, model_cls: type) -> dict[tuple, set[str]]:
-    import typing
-
     out: dict[tuple, set[str]] = {}
 
     def walk(cls: type, path: tuple) -> None:

@@ -14,6 +14,9 @@ from typing import Any, Optional
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
+from nptrain.config.loader import load_config
+from nptrain.errors import UserError
+from nptrain.training_io import atomic_write_bytes
 
 SECTION_ORDER = ("data", "augmentation", "model", "training", "logging", "environment")
 
@@ -84,9 +87,6 @@ def render(data: dict, translation, sources: list[str]) -> str:
 
 
 def migrate(paths: list[str], overrides: list[str], output: Optional[str]) -> int:
-    from nptrain.config.loader import load_config
-    from nptrain.errors import UserError
-
     if not paths:
         raise UserError("no config file given (nptrain config migrate model.yaml data.yaml ... -o OUT.yaml)")
     # full validation first: a file that would not run is reported at its line, not migrated
@@ -98,7 +98,6 @@ def migrate(paths: list[str], overrides: list[str], output: Optional[str]) -> in
     out = Path(output)
     if out.resolve() in {Path(p).resolve() for p in paths}:
         raise UserError(f"-o {output}: that is one of the input files; write the migrated config elsewhere")
-    from nptrain.training_io import atomic_write_bytes
 
     atomic_write_bytes(out, text.encode("utf-8"))
     note = loaded.netspresso.ignored_note()

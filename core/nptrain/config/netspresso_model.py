@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from nptrain.config.located_edit import LocatedEditor
+from nptrain.hints import suggest
 
 NP = "NetsPresso 1.x"
 M = ("model",)
@@ -41,8 +42,6 @@ def _checkpoint(ed: LocatedEditor) -> None:
     C = M + ("checkpoint",)
     for key in ckpt:
         if key not in CHECKPOINT_KEYS:
-            from nptrain.hints import suggest
-
             near = suggest(key, CHECKPOINT_KEYS)
             raise ed.error(C + (key,), f"unknown field {key!r}" + (f" (did you mean {near!r}?)" if near else
                            f"; known fields: {', '.join(CHECKPOINT_KEYS)}"), value=False)

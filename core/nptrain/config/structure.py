@@ -22,6 +22,7 @@ from nptrain.config.ranges import Range, range_of
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, ConfigErrors
 from nptrain.hints import suggest
+from nptrain.config.training_section import register_training_hooks
 
 T = TypeVar("T")
 
@@ -169,6 +170,7 @@ def _plain_union_hook(value: Any, tp: Any) -> Any:
 def _mapping_only(conv: cattrs.Converter):
     """Hook factory for attrs classes: a scalar or list where a mapping belongs says which fields it takes
     (cattrs alone reports "'str' object has no attribute 'keys'")."""
+    # lazy: cattrs
     from cattrs.gen import make_dict_structure_fn
 
     def factory(cl: type) -> Any:
@@ -196,7 +198,6 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(_is_ranged, _ranged_hook)
     conv.register_structure_hook_func(_is_plain_union, _plain_union_hook)
     conv.register_structure_hook(Any, lambda v, _: v)
-    from nptrain.config.training_section import register_training_hooks
 
     register_training_hooks(conv)
     return conv

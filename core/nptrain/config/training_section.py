@@ -13,6 +13,7 @@ import attrs
 
 from nptrain.config.distillation_section import DistillationConfig
 from nptrain.config.ranges import NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Range
+from nptrain.config.distillation_section import register_distillation_hooks
 
 Part = Literal["backbone", "neck", "head"]
 # Adam's beta1/beta2: each in [0, 1) (torch rejects 1.0), exactly two
@@ -139,11 +140,11 @@ class TrainingConfig:
 
 def register_training_hooks(conv) -> None:
     """Teach ``conv`` to pick the optimizer and scheduler class by ``name``."""
+    # lazy: cycle with config.structure
     from nptrain.config.structure import register_tagged
 
     register_tagged(conv, OptimizerConfig, OPTIMIZERS, "optimizer")
     register_tagged(conv, SchedulerConfig, SCHEDULERS, "scheduler")
-    from nptrain.config.distillation_section import register_distillation_hooks
 
     register_distillation_hooks(conv)
 
@@ -159,6 +160,7 @@ def parse_scheduler(raw: dict) -> SchedulerConfig:
 
 
 def _parse(raw: dict, section: str):
+    # lazy: ruamel; cycle with config.structure
     from nptrain.config.structure import structure
     from nptrain.config.yaml_io import LocatedConfig
 

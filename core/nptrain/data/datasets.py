@@ -19,6 +19,8 @@ import torch
 from nptrain.config.sections import DataConfig, SplitPath
 from nptrain.data.seeded import SeededDataset
 from nptrain.errors import UserError
+from nptrain.data.image_io import read_image_array
+from nptrain.data.image_io import check_image_header
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 
@@ -31,8 +33,6 @@ def list_images(folder: Path) -> list[Path]:
 def read_image(path: Path) -> torch.Tensor:
     """Decode one image as uint8 ``(3, H, W)``: 16-bit and float images scaled, alpha dropped (said
     once), oversized or unreadable files a UserError naming them (see ``nptrain.data.image_io``)."""
-    from nptrain.data.image_io import read_image_array
-
     arr = read_image_array(path)
     return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).contiguous()  # PIL's buffer is read-only
 
@@ -131,8 +131,6 @@ class ImageClassificationDataset(SeededDataset):
         return read_image(self.samples[index][0])
 
     def check_headers(self, index: int) -> None:
-        from nptrain.data.image_io import check_image_header
-
         check_image_header(self.samples[index][0])
 
     def image_and_target(self, index: int, decoded: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:

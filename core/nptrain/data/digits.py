@@ -11,6 +11,7 @@ import numpy as np
 
 
 def write_digits(out: str | Path, valid_fraction: float = 0.2, seed: int = 0) -> dict[str, int]:
+    # lazy: PIL
     from PIL import Image
     from sklearn.datasets import load_digits
 

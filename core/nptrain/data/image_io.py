@@ -42,6 +42,7 @@ _alpha_said = False
 def open_image(path: Path, what: str = "image") -> Iterator["Image"]:
     """``PIL.Image.open`` with every failure as a one-line UserError naming ``path``, and the size
     bounded before any pixel is decoded."""
+    # lazy: PIL
     from PIL import Image, UnidentifiedImageError
 
     try:

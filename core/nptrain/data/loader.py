@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from nptrain.errors import UserError
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -83,8 +84,6 @@ def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int, 
 def iterate(loader: DataLoader) -> Iterator[Any]:
     """Iterate ``loader``; a UserError raised in a worker comes back wrapped in a multi-line
     traceback text, so keep only its own one-line message."""
-    from nptrain.errors import UserError
-
     try:
         yield from loader
     except UserError as exc:

@@ -11,6 +11,7 @@ from the right quarter for valid, so the splits share no pixel.
 from __future__ import annotations
 
 from pathlib import Path
+from importlib import metadata
 
 import numpy as np
 
@@ -24,8 +25,6 @@ _FILES = ("stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif")
 
 def _stardist():
     """The installed stardist distribution, or None; nothing is imported."""
-    from importlib import metadata
-
     try:
         return metadata.distribution("stardist")
     except metadata.PackageNotFoundError:
@@ -52,6 +51,7 @@ def nuclei_source() -> tuple[Path, Path]:
 
 def _load() -> tuple[np.ndarray, np.ndarray]:
     """(8-bit grey image, instance ids) of the bundled 512×512 picture."""
+    # lazy: PIL
     from PIL import Image
 
     img_path, mask_path = nuclei_source()
@@ -77,6 +77,7 @@ def _tiles(h: int, w: int, tile: int, train_stride: int) -> list[tuple[str, int,
 
 def write_nuclei(out: str | Path, tile: int = 64, train_stride: int = 32) -> dict[str, int]:
     """``out/{train,valid}/{images,masks}/*.png`` tiles; returns the counts per split."""
+    # lazy: PIL
     from PIL import Image
 
     gray, instances = _load()
@@ -117,6 +118,7 @@ def write_nuclei_detection(out: str | Path, tile: int = 128, train_stride: int =
     """``out/{train,valid}/{images,labels}``: tiles with one YOLO box per nucleus (class 0, the
     bounding box of its instance pixels); returns the counts per split. Tiles are larger than for
     segmentation so that most nuclei (about 25 px across) lie whole inside a tile."""
+    # lazy: torch, PIL
     from PIL import Image
 
     from nptrain.data.box_geometry import MIN_VISIBLE_FRACTION

@@ -20,6 +20,8 @@ from nptrain.config.sections import DataConfig, PathPattern, SplitPath
 from nptrain.data.datasets import _resolve, list_images, load_id_mapping, read_image
 from nptrain.data.seeded import SeededDataset
 from nptrain.errors import UserError
+from nptrain.data.image_io import check_mask_mode, open_image
+from nptrain.data.image_io import check_mask_header, image_size
 
 Color = tuple[int, int, int]
 _MAX_LISTED = 5  # how many offending ids/colours an error message shows
@@ -139,8 +141,6 @@ def _palette_lookup(rgb: np.ndarray, palette: Sequence[Color], path: Path) -> np
 def read_mask(path: Path, *, num_classes: Optional[int], ignore_index: int,
               palette: Optional[Sequence[Color]] = None, mode: Optional[str] = None) -> torch.Tensor:
     """Decode one mask to int64 class ids ``(H, W)``; ids must be < ``num_classes`` or ``ignore_index``."""
-    from nptrain.data.image_io import check_mask_mode, open_image
-
     with open_image(path, "mask") as img:
         check_mask_mode(img, path)
         as_rgb = mode == "RGB" or (mode is None and img.mode in ("RGB", "RGBA"))
@@ -188,8 +188,6 @@ class SegmentationDataset(SeededDataset):
         return image, mask
 
     def check_headers(self, index: int) -> None:
-        from nptrain.data.image_io import check_mask_header, image_size
-
         img_path, mask_path = self.samples[index]
         size, mask_size = image_size(img_path), check_mask_header(mask_path)
         if size != mask_size:

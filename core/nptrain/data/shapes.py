@@ -8,6 +8,7 @@ seeded numpy generator: every machine writes the same files.
 from __future__ import annotations
 
 from pathlib import Path
+import colorsys
 
 import numpy as np
 
@@ -32,8 +33,6 @@ def _background(rng: np.random.Generator, size: int, width: int | None = None) -
 def _vivid_color(rng: np.random.Generator) -> np.ndarray:
     """A saturated colour of random hue (HSV with s, v high), so objects stand out from the grey
     background by colour while the class is only given by the outline."""
-    import colorsys
-
     return np.array(colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0)),
                     np.float32)
 
@@ -67,6 +66,7 @@ def make_shape_sample(rng: np.random.Generator, size: int = 64) -> tuple[np.ndar
 def write_shapes(out: str | Path, n_train: int = 192, n_valid: int = 48, size: int = 64,
                  seed: int = 0) -> dict[str, int]:
     """``out/{train,valid}/{images,masks}/NNNN.png``; returns the counts per split."""
+    # lazy: PIL
     from PIL import Image
 
     out = Path(out)

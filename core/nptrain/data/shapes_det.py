@@ -70,6 +70,7 @@ def make_det_sample(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[in
 
 def write_shapes_det(out: str | Path, n_train: int = 320, n_valid: int = 80, seed: int = 0) -> dict[str, int]:
     """Write both splits; returns the image counts per split."""
+    # lazy: PIL
     from PIL import Image
 
     out = Path(out)

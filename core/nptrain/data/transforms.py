@@ -27,6 +27,7 @@ from nptrain.builtin.transform_params import (
 )
 from nptrain.data import box_geometry as geo
 from nptrain.records import resolve
+import numpy as np
 
 Size = Union[int, list[int]]
 Target = dict[str, Any]
@@ -258,8 +259,6 @@ class Mixing(MixingParams, FromParams):
 
 def _beta(alpha: float, gen: torch.Generator) -> float:
     """Beta(alpha, alpha) drawn through a numpy generator seeded from ``gen`` (torch's Beta takes no generator)."""
-    import numpy as np
-
     seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
     return float(np.random.default_rng(seed).beta(alpha, alpha))
 

@@ -37,6 +37,7 @@ class CalibrationSet:
 
 def calibration_set(loaded: Any, classes: list[str], count: int, seed: int) -> CalibrationSet:
     """The run's training split with its inference transforms (``count`` images at most)."""
+    # lazy: torch
     from nptrain.training.setup import inference_transform
 
     builder = loaded.task_spec.part("dataset")

@@ -13,6 +13,7 @@ from torch import nn
 from nptrain.deploy.runtime import ArtifactRunner, open_artifact
 from nptrain.errors import UserError
 from nptrain.run_files import read_classes
+from nptrain.deploy.metric_cache import store_metrics
 
 
 
@@ -48,9 +49,9 @@ def check_artifact(runner: ArtifactRunner, sample: torch.Tensor, task: str, clas
 def evaluate_artifact(run_dir: Path, artifact: Path, overrides: list[str], *, threads: Optional[int] = None,
                       batch_size: Optional[int] = None) -> dict[str, Any]:
     """Metrics of ``artifact`` on ``run_dir``'s validation split; also stored in the run's metric cache."""
+    # lazy: ruamel; layer (README map: deploy/ may not import data)
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
-    from nptrain.deploy.metric_cache import store_metrics
     from nptrain.modeling.builder import build_loss
     from nptrain.training.engine import evaluate
     from nptrain.training.setup import build_data, make_task_metric
@@ -77,6 +78,7 @@ def evaluate_artifact(run_dir: Path, artifact: Path, overrides: list[str], *, th
 
 def run_cli(items: list[str], artifact: str, as_json: bool) -> int:
     """The ``--artifact`` branch of ``nptrain evaluate``: items are ``RUN_DIR [key=value...]``."""
+    # lazy: layer (README map: deploy/ may not import cli)
     from nptrain.cli.cmd_config import split_items
 
     paths, overrides = split_items(items)

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
+from nptrain.run_files import read_run_json
+from nptrain.deploy.metric_cache import cached_metrics
+from nptrain.deploy.runtime import open_artifact
 
 FORMAT_FILES = (  # (label, glob under the run directory)
     ("onnxruntime fp32", "weights/model.onnx"),
@@ -70,10 +73,6 @@ def format_rows(model: Any, run_dir: Path, input_shape: tuple[int, ...], *, repe
     evaluated yet, see ``nptrain evaluate RUN_DIR --artifact``)."""
     import torch
 
-    from nptrain.run_files import read_run_json
-    from nptrain.deploy.metric_cache import cached_metrics
-    from nptrain.deploy.runtime import open_artifact
-
     summary = read_run_json(run_dir, "summary.json") or {}
     x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
     xt = torch.from_numpy(x)
@@ -100,6 +99,7 @@ def format_rows(model: Any, run_dir: Path, input_shape: tuple[int, ...], *, repe
             continue
         entry = cached_metrics(run_dir, path)
         if entry is None and evaluate_missing:
+            # lazy: torch
             from nptrain.deploy.evaluate_artifact import evaluate_artifact
 
             res = evaluate_artifact(run_dir, path, [], threads=threads)

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any, Optional
+from nptrain.training_io import atomic_write_bytes
 
 CACHE_NAME = "artifact-metrics.json"
 MAX_CACHE_BYTES = 4 << 20  # a run's own small JSON; anything larger is not ours: ignore it
@@ -52,8 +53,6 @@ def cached_metrics(run_dir: Path, artifact: Path) -> Optional[dict[str, Any]]:
 
 
 def store_metrics(run_dir: Path, artifact: Path, entry: dict[str, Any]) -> None:
-    from nptrain.training_io import atomic_write_bytes
-
     data = _read(run_dir)
     data[_key(run_dir, artifact)] = {"sha256": file_digest(artifact), **entry}
     atomic_write_bytes(run_dir / CACHE_NAME, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from nptrain.deploy.calibration import CalibrationSet
 from nptrain.deploy.runtime import import_openvino
 from nptrain.errors import UserError
+from nptrain.deploy.quantize import OPENVINO_FILES
 
 
 @contextlib.contextmanager
@@ -37,7 +38,6 @@ def export_openvino(fp32: Path, out: Path, calib: CalibrationSet, log: Callable[
     The files are written into a temporary folder and moved in at the end, so a failure leaves any
     earlier IR in place."""
     ov = import_openvino("--format openvino")
-    from nptrain.deploy.quantize import OPENVINO_FILES
 
     out.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"artifacts": {}, "openvino": ov.__version__ if hasattr(ov, "__version__") else "?"}

@@ -8,10 +8,15 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
+import importlib.metadata as md
 
 import attrs
 
 from nptrain.errors import UserError
+from nptrain.run_files import read_run_json
+from nptrain.deploy.cpu import cpu_info
+from nptrain.training_io import atomic_write_bytes
+from nptrain.deploy.report import write_report
 
 ONNX_INT8 = "model_int8.onnx"
 OPENVINO_DIR = "openvino"
@@ -44,8 +49,6 @@ class Source:
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
     out = {}
     for dist in ("nptrain", "torch", "onnx", "onnxruntime", "openvino", "nncf"):
         try:
@@ -58,9 +61,8 @@ def _versions() -> dict[str, str]:
 def resolve_source(target: str, opts: QuantizeOptions, log: Callable[[str], None]) -> Source:
     """A run directory uses ``weights/model.onnx`` (exported into the output folder first when the
     run has none); a config builds its model (``model.checkpoint``) and exports it."""
+    # lazy: ruamel
     from nptrain.config.loader import load_config
-    from nptrain.run_files import read_run_json
-
     path = Path(target)
     run_dir = path if path.is_dir() else None
     if run_dir is not None:
@@ -82,6 +84,7 @@ def resolve_source(target: str, opts: QuantizeOptions, log: Callable[[str], None
         f"{target}: exporting the configured model to ONNX first")
     fp32 = export_fp32(target, out / "model.onnx", loaded)
     if not classes:
+        # lazy: torch
         from nptrain.training.setup import build_data
 
         classes = build_data(loaded, need_train=False).classes
@@ -90,6 +93,7 @@ def resolve_source(target: str, opts: QuantizeOptions, log: Callable[[str], None
 
 def export_fp32(target: str, dest: Path, loaded: Any) -> Path:
     """The PyTorch model of ``target`` exported as fp32 ONNX (dynamic batch), checked with onnxruntime."""
+    # lazy: torch
     from nptrain.compression.source import example_input, load_model_source
     from nptrain.export_tools import onnx_output_name
     from nptrain.training.export import export_onnx
@@ -108,6 +112,7 @@ def export_fp32(target: str, dest: Path, loaded: Any) -> Path:
 
 
 def _yaml_text(data: dict[str, Any]) -> str:
+    # lazy: ruamel
     from ruamel.yaml import YAML
 
     yaml = YAML()
@@ -120,6 +125,7 @@ def _yaml_text(data: dict[str, Any]) -> str:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file() or path.stat().st_size > 1 << 20:
         return {}
+    # lazy: ruamel
     from ruamel.yaml import YAML
 
     data = YAML(typ="safe", pure=True).load(path.read_text())
@@ -128,13 +134,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = print) -> Path:
     """Run the whole command; returns the output folder."""
+    # lazy: numpy
     from nptrain.deploy.calibration import calibration_set
-    from nptrain.deploy.cpu import cpu_info
-    from nptrain.training_io import atomic_write_bytes
-
     if opts.calib < 1:
         raise UserError(f"--calib {opts.calib}: need at least one calibration image")
     if opts.fmt == "openvino":  # fail before any work when the runtime is missing
+        # lazy: numpy
         from nptrain.deploy.runtime import import_openvino
 
         import_openvino("--format openvino")
@@ -153,6 +158,7 @@ def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = pr
         "versions": _versions(), "cpu": cpu_info(),
     })
     if opts.fmt == "onnx":
+        # lazy: numpy
         from nptrain.deploy.ort_quant import quantize_onnx
 
         reduce_range, why = resolve_reduce_range(opts.reduce_range, record["cpu"])
@@ -167,6 +173,7 @@ def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = pr
         log(f"int8 ONNX: {src.out / ONNX_INT8} ({_mib(src.out / ONNX_INT8):.2f} MiB, fp32 {_mib(src.fp32):.2f} MiB); "
             f"int8 ops {_ops(info['ops']['int8'])}; kept in float {_ops(info['ops']['float']) or 'none'}")
     else:
+        # lazy: cycle with deploy.openvino_quant
         from nptrain.deploy.openvino_quant import export_openvino
 
         info = export_openvino(src.fp32, src.out / OPENVINO_DIR, calib, log)
@@ -176,7 +183,6 @@ def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = pr
     if hint:
         log(hint)
     atomic_write_bytes(src.out / "quantization.yaml", _yaml_text(record).encode())
-    from nptrain.deploy.report import write_report
 
     write_report(src.out, record)
     log(f"wrote {src.out}/quantization.yaml, report.md")
@@ -240,6 +246,7 @@ def output_agreement(src: Source, *, log: Callable[[str], None], count: int = 16
     """fp32 vs each quantized artifact on up to ``count`` validation images: signal-to-quantization-
     noise ratio in dB and (classification/segmentation) argmax agreement. A quick sanity number;
     ``nptrain evaluate --artifact`` gives the real metric."""
+    # lazy: torch, numpy
     import numpy as np
 
     from nptrain.deploy.runtime import open_artifact

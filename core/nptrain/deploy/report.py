@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from nptrain.training_io import atomic_write_bytes
 
 
 def _ops_line(counts: dict[str, int]) -> str:
@@ -53,6 +54,4 @@ def render(record: dict[str, Any]) -> str:
 
 
 def write_report(out: Path, record: dict[str, Any]) -> None:
-    from nptrain.training_io import atomic_write_bytes
-
     atomic_write_bytes(out / "report.md", render(record).encode())

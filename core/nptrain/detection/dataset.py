@@ -25,6 +25,7 @@ from nptrain.data.datasets import _resolve, load_id_mapping, read_image
 from nptrain.data.seeded import SeededDataset
 from nptrain.detection.formats import DetectionSample, load_coco, load_yolo
 from nptrain.errors import UserError
+from nptrain.data.image_io import image_size
 
 
 class DetectionDataset(SeededDataset):
@@ -41,8 +42,6 @@ class DetectionDataset(SeededDataset):
         return image
 
     def check_headers(self, index: int) -> None:
-        from nptrain.data.image_io import image_size
-
         sample = self.samples[index]
         width, height = image_size(sample.image)  # COCO sizes come from the json: compare them here
         if (width, height) != (sample.width, sample.height):

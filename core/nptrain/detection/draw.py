@@ -52,6 +52,7 @@ def draw_detections(image, boxes: torch.Tensor, scores: torch.Tensor, classes: t
     Pictures with a short side under ``MIN_DISPLAY_SIDE`` are enlarged first (a whole factor), and
     the caption font and line width follow the picture's size, so captions stay legible on 64 px
     tiles and in proportion on large photos."""
+    # lazy: PIL; layer (README map: detection/ may not import report)
     from PIL import Image, ImageDraw
 
     from nptrain.report.prediction_pictures import display_scale, font

@@ -24,6 +24,7 @@ import numpy as np
 
 from nptrain.data.datasets import IMAGE_SUFFIXES, list_images
 from nptrain.errors import UserError
+from nptrain.data.image_io import image_size
 
 DEFAULT_TOLERANCE = 0.01
 
@@ -40,8 +41,6 @@ class DetectionSample:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from nptrain.data.image_io import image_size
-
     return image_size(path)  # reads the header only: size bounded, mode checked
 
 

@@ -13,8 +13,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
+import copy
 
 import torch
+from nptrain.report.confusion import plot_confusion
+from nptrain.report.pr_curve import plot_pr_curves
+from nptrain.report import val_samples as vs
+from nptrain.report.palette import dataset_palette
 
 CONFUSION, PR_CURVE, SAMPLES = "confusion_matrix.png", "pr_curve.png", "val_samples.png"
 MIN_REFRESH_S = 30.0
@@ -60,8 +65,8 @@ class BestPictures:
         loaded into a copy of ``model``."""
         if self.pending is None:
             return
-        import copy
 
+        # lazy: safetensors
         from safetensors.torch import load_file
 
         metric, epoch = self.pending
@@ -105,25 +110,20 @@ def write_best_pictures(run_dir: Path, *, loaded: Any, metric: Any, model: torch
 
 
 def _confusion(path: Path, confusion: torch.Tensor, classes: list[str], task: str, epoch: int) -> None:
-    from nptrain.report.confusion import plot_confusion
-
     unit = "pixels" if task == "segmentation" else "images"
     plot_confusion(path, confusion.double().numpy(), classes, unit=unit, title=f"epoch {epoch}")
 
 
 def _pr(path: Path, curves: list[Optional[Any]], classes: list[str]) -> None:
-    from nptrain.report.pr_curve import plot_pr_curves
-
     plot_pr_curves(path, curves, classes)
 
 
 def _samples(path: Path, loaded: Any, model: torch.nn.Module, dataset: Any, classes: list[str],
              device: torch.device, memory_format: torch.memory_format) -> None:
-    from nptrain.report import val_samples as vs
-
     task = loaded.model.task
     post = None
     if task == "detection":
+        # lazy: layer (README map: report/ may not import detection)
         from nptrain.detection.postprocess import postprocess_config
 
         post = postprocess_config(loaded)
@@ -141,8 +141,6 @@ def _samples(path: Path, loaded: Any, model: torch.nn.Module, dataset: Any, clas
 
 def sample_colors(loaded: Any, dataset: Any, classes: list[str]) -> list[tuple[int, int, int]]:
     """The class colours of the sample pictures: the dataset's palette (``data.pallete``, else its masks')."""
-    from nptrain.report.palette import dataset_palette
-
     segmentation = loaded.model.task == "segmentation"
     masks = [dataset.samples[0][1]] if segmentation and len(dataset) and hasattr(dataset, "samples") else []
     return dataset_palette(loaded, len(classes), masks)

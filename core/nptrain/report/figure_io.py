@@ -34,6 +34,7 @@ def save_figure(fig: Any, path: Path) -> None:
 
 def read_png(path: Path) -> Any:
     """``(H, W, 3)`` uint8 array of a written picture (what TensorBoard's ``add_image`` gets)."""
+    # lazy: PIL, numpy
     import numpy as np
     from PIL import Image
 

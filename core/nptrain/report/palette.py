@@ -28,6 +28,7 @@ def class_colors(n: int, palette: Optional[Sequence[Sequence[int]]] = None) -> l
 
 def mask_file_palette(path: Path, n: int) -> Optional[list[Color]]:
     """The first ``n`` colours of a palette (mode P) mask PNG; None for any other file."""
+    # lazy: PIL
     from PIL import Image
 
     try:
@@ -47,6 +48,7 @@ def dataset_palette(loaded: Any, n: int, mask_files: Sequence[Path] = ()) -> lis
     """``data.pallete`` (or the colours of a ``{colour: name}`` id_mapping), else the palette stored
     in the dataset's palette-PNG masks (``mask_files``, or the first mask of the valid/train label
     folder), else :func:`class_colors`' defaults."""
+    # lazy: torch
     from nptrain.data.segmentation import resolve_seg_classes
 
     try:
@@ -63,6 +65,7 @@ def dataset_palette(loaded: Any, n: int, mask_files: Sequence[Path] = ()) -> lis
 
 
 def _first_masks(loaded: Any) -> list[Path]:
+    # lazy: torch
     from nptrain.data.datasets import _resolve, list_images
 
     out = []

@@ -45,6 +45,7 @@ def _fit(text: str, limit: int) -> str:
 
 def font(size: int):
     """A scalable font of ``size`` px (Pillow's bundled one); the fixed bitmap font on old Pillow."""
+    # lazy: PIL
     from PIL import ImageFont
 
     try:
@@ -56,6 +57,7 @@ def font(size: int):
 def add_legend(picture, entries: Sequence[tuple[str, tuple[int, int, int]]]):
     """``picture`` (PIL RGB) with a strip below it: one colour swatch and class name per entry,
     wrapped to the picture's width; text size follows the picture so it reads at any resolution."""
+    # lazy: PIL
     from PIL import Image, ImageDraw
 
     w, h = picture.size

@@ -52,6 +52,7 @@ def sample_indices(size: int, n: int) -> list[int]:
 
 def display_image(image: torch.Tensor, transform: Any) -> np.ndarray:
     """``(C, H, W)`` model input → ``(H, W, 3)`` uint8: the pipeline's ``normalize`` undone."""
+    # lazy: layer (README map: report/ may not import data)
     from nptrain.data.transforms import Normalize
 
     x = image.detach().float().cpu()
@@ -71,6 +72,7 @@ def collect(model: torch.nn.Module, dataset: Any, task: str, *, device: torch.de
     """Run ``model`` on the ``n`` chosen validation samples (at most ``limit`` of them, spread over the
     chosen ones so they still cover the split): per sample its dataset ``index``, the display image,
     the target and the prediction (``probs``, ``mask`` or ``boxes``/``scores``/``classes`` in input pixels)."""
+    # lazy: ruamel
     from nptrain.training.setup import main_output
 
     n = n or sample_count(task)
@@ -93,6 +95,7 @@ def collect(model: torch.nn.Module, dataset: Any, task: str, *, device: torch.de
                                                            align_corners=False)
                 item["mask"] = pred.argmax(1)[0]
             elif task == "detection":
+                # lazy: layer (README map: report/ may not import detection)
                 from nptrain.detection.postprocess import postprocess
 
                 det = postprocess(pred, postprocess_config, image_size=tuple(image.shape[-2:]))[0]
@@ -179,6 +182,7 @@ def plot_detection(path: Path, samples: Sequence[dict[str, Any]], classes: Seque
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
+    # lazy: layer (README map: report/ may not import detection)
     from nptrain.detection.draw import box_colors
 
     plt = pyplot()

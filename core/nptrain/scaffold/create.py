@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 from nptrain.errors import UserError
 from nptrain.records import TASKS
 from nptrain.scaffold import templates as t
+from nptrain.hints import suggest
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 KINDS = ("backbone", "head", "loss", "converter")
@@ -21,8 +22,6 @@ def _choice(values: Iterable[str], allowed: Sequence[str], option: str) -> tuple
     values = [v.strip() for v in values if v.strip()]
     bad = [v for v in values if v not in allowed]
     if bad:
-        from nptrain.hints import suggest
-
         near = suggest(bad[0], list(allowed))
         raise UserError(f"{option}: unknown {bad[0]!r}" + (f" (did you mean {near!r}?)" if near else "")
                         + f"; choose from {', '.join(allowed)}")

@@ -13,6 +13,7 @@ from typing import Any
 
 def conformance_tests(dist: str, **options: Any) -> type:
     """Test class for every provider of distribution ``dist`` (see :mod:`nptrain.testing.conformance`)."""
+    # lazy: torch
     from nptrain.testing.conformance import make_conformance_class
 
     return make_conformance_class(dist, **options)
@@ -21,6 +22,7 @@ def conformance_tests(dist: str, **options: Any) -> type:
 def write_fixture(reference: Any, folder: Path, *, input: Any, **options: Any) -> dict:  # noqa: A002
     """Parity fixture (keys.tsv, source.json, input, expected outputs) from ``reference``
     (see :func:`nptrain.testing.fixtures.write_fixture`)."""
+    # lazy: torch
     from nptrain.testing.fixtures import write_fixture as write
 
     return write(reference, folder, input=input, **options)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import attrs
 import torch
 from torch import nn
+from nptrain.fx_explain import trace_explained
 
 
 @attrs.define
@@ -30,11 +31,10 @@ def check_prune_rebuild_train_export(build: Callable[[], nn.Module], x: torch.Te
 
     ``loss(output)`` gives the training-step loss (default: mean square of the main output). Each
     failure says which step broke and where to look."""
+    # lazy: layer (README map: testing/ may not import compression, export_tools)
     from nptrain.compression.prune import prune
     from nptrain.compression.reshape import load_pruned
     from nptrain.export_tools import export_onnx_checked
-    from nptrain.fx_explain import trace_explained
-
     model = build().eval()
     trace_explained(model, what=what)  # a clear message before torch-pruning's own trace fails obscurely
     report = prune(model, x, ratio=ratio)

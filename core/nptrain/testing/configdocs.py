@@ -17,6 +17,8 @@ import attrs
 
 from nptrain.config.describe import range_text as _range
 from nptrain.config.describe import type_text as _type
+from nptrain.config.model_section import ModelConfig
+from nptrain.config.training_section import OPTIMIZERS, SCHEDULERS
 
 START = "<!-- config-reference:start (generated from core/nptrain/config; do not edit) -->"
 END = "<!-- config-reference:end -->"
@@ -82,6 +84,7 @@ def _named_tables(title: str, prefix: str, table: dict[str, type]) -> list[str]:
 
 
 def _transform_tables() -> list[str]:
+    # lazy: layer (README map: testing/ may not import builtin)
     from nptrain.builtin.plugin import nptrain_transforms
 
     out = ["#### Built-in transforms (`augmentation.train[]`, `augmentation.inference[]`)\n",
@@ -95,10 +98,8 @@ def _transform_tables() -> list[str]:
 
 
 def render() -> str:
-    from nptrain.config.model_section import ModelConfig
+    # lazy: ruamel
     from nptrain.config.sections import RunConfig
-    from nptrain.config.training_section import OPTIMIZERS, SCHEDULERS
-
     out = []
     hints = typing.get_type_hints(RunConfig)
     for f in attrs.fields(RunConfig):

@@ -28,6 +28,11 @@ from nptrain.config.components import ResolvedComponent
 from nptrain.fx_explain import trace_explained
 from nptrain.plugin_manager import PluginSet, load_plugins
 from nptrain.records import Feature, FeatureInfo
+from nptrain.errors import ConfigError
+from nptrain.config.loader import load_config
+from nptrain.testing.compress import check_prune_rebuild_train_export
+from nptrain.testing.distill_check import check_distillation_step
+from nptrain.testing.parity import make_state_dict
 
 SYNTHETIC_PYRAMID = FeatureInfo((Feature(16, 4), Feature(24, 8), Feature(32, 16), Feature(48, 32)))
 NUM_CLASSES = 5
@@ -46,6 +51,7 @@ def _cases(plugins: PluginSet, dist: str) -> dict[str, list]:
 
 def _param_count(plugins: PluginSet, prov: Any) -> float:
     """Parameters of a preset built on the meta device (nothing allocated); inf when it does not build."""
+    # lazy: layer (README map: testing/ may not import modeling)
     from nptrain.modeling.api import create_model
 
     try:
@@ -151,7 +157,7 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
     size_of = lambda name: sizes.get(name, input_size)  # noqa: E731
 
     def _build_preset(prov):
-        from nptrain.errors import ConfigError
+        # lazy: layer (README map: testing/ may not import modeling)
         from nptrain.modeling.api import create_model
 
         torch.manual_seed(0)
@@ -174,6 +180,7 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
 
         @pytest.mark.parametrize("prov,task", cases["backbone"] or [pytest.param(None, None, marks=pytest.mark.skip("no backbones"))])
         def test_backbone_feature_info(self, prov, task):
+            # lazy: layer (README map: testing/ may not import modeling)
             from nptrain.modeling.builder import build_backbone
 
             comp = ResolvedComponent("backbone", prov, _default(prov.record.params), [])
@@ -228,7 +235,7 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
 
         @pytest.mark.parametrize("prov", cases["preset"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
         def test_preset_training_step_reaches_every_parameter(self, prov):
-            from nptrain.config.loader import load_config
+            # lazy: layer (README map: testing/ may not import modeling)
             from nptrain.modeling.builder import build_loss
 
             size = size_of(prov.record.name)
@@ -244,18 +251,14 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
 
         @pytest.mark.parametrize("prov", cases["compress"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
         def test_preset_prune_rebuild_train_export(self, prov):
-            from nptrain.testing.compress import check_prune_rebuild_train_export
-
             size = size_of(prov.record.name)
             check_prune_rebuild_train_export(lambda: _build_preset(prov), _input(size),
                                              what=f"preset {prov.record.name} ({prov.record.task})")
 
         @pytest.mark.parametrize("prov", cases["compress"] or [pytest.param(None, marks=pytest.mark.skip("no presets"))])
         def test_preset_distillation_step(self, prov):
-            from nptrain.config.loader import load_config
+            # lazy: layer (README map: testing/ may not import modeling)
             from nptrain.modeling.builder import build_loss
-            from nptrain.testing.distill_check import check_distillation_step
-
             size, task = size_of(prov.record.name), prov.record.task
             loaded = load_config({"model": {"name": prov.record.name, "task": task}}, plugins=plugins, check_files=False)
             loss_fn = build_loss(loaded.resolved)
@@ -266,10 +269,9 @@ def make_conformance_class(dist: str, *, input_size: int = 64, input_sizes: Opti
         @pytest.mark.parametrize("key", list(fixtures) or [pytest.param(None, marks=pytest.mark.skip("no converter fixtures"))],
                                  ids=lambda k: "-".join(k) if k else "none")
         def test_converter_maps_every_key(self, key):
+            # lazy: layer (README map: testing/ may not import converter_kit, modeling)
             from nptrain.converter_kit import short
             from nptrain.modeling.api import create_model
-            from nptrain.testing.parity import make_state_dict
-
             source, preset = key
             folder, num_classes = fixtures[key]
             conv = plugins.registry.converter(source, preset).record.build_factory()

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import torch
+import nptrain
+from nptrain.plugin_manager import default_plugins
+from nptrain.errors import ConversionError
 
 COUNTER = "num_batches_tracked"
 
@@ -36,13 +39,11 @@ def assert_file_forms_agree(state: Mapping[str, torch.Tensor], *, source_name: s
     3. ``nptrain convert`` of a ``.safetensors`` copy, then loaded as our checkpoint;
     4. ``create_model(..., checkpoint="SOURCE:file")``.
     Every load is strict. Returns the reference state dict."""
+    # lazy: safetensors; layer (README map: testing/ may not import cli, convert)
     from safetensors.torch import save_file
 
-    import nptrain
     from nptrain.cli.main import main
     from nptrain.convert import convert_checkpoint
-    from nptrain.plugin_manager import default_plugins
-
     def model(checkpoint: Optional[str] = None):
         return nptrain.create_model(preset, task=task, num_classes=num_classes, checkpoint=checkpoint)
 
@@ -78,10 +79,6 @@ def assert_head_drops(state: Mapping[str, torch.Tensor], *, source_name: str, pr
     ``num_classes`` takes the rest with only its head missing, a file without its classifier
     (``source_head_prefixes`` removed) converts to the same keys, and without ``keep_head=False`` that
     file is refused for its unfilled head. Returns the headless conversion."""
-    import nptrain
-    from nptrain.errors import ConversionError
-    from nptrain.plugin_manager import default_plugins
-
     converter = default_plugins().registry.converter(source_name, preset).record.build_factory()
     converted = dict(converter(dict(state), preset=preset, keep_head=False))
     assert not any(k.startswith("head.") for k in converted)

@@ -8,6 +8,7 @@ mode) the distillation terms are zero, so the losses compare the right outputs w
 from __future__ import annotations
 
 from typing import Any, Callable
+import copy
 
 import torch
 from torch import nn
@@ -27,8 +28,6 @@ def distill_kind(model: nn.Module, task: str) -> str:
 
 def check_distillation_step(build: Callable[[], nn.Module], x: torch.Tensor, task: str,
                             loss_fn: Callable[[Any, dict], torch.Tensor], targets: dict, what: str) -> None:
-    import copy
-
     torch.manual_seed(0)
     student = build().train()
     teacher = freeze(copy.deepcopy(student))  # built once: copies are far cheaper for large presets

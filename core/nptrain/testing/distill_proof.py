@@ -77,6 +77,7 @@ def _top1(run_dir: Path) -> float:
 
 
 def _run(paths: list[str], overrides: list[str], name: str) -> Path:
+    # lazy: torch, ruamel
     from nptrain.config.loader import load_config
     from nptrain.training.engine import run_training
 
@@ -87,6 +88,7 @@ def _run(paths: list[str], overrides: list[str], name: str) -> Path:
 
 def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 2, teacher_epochs: int = 8,
               ratio: float = 0.6, size: int = 16, distill: Sequence[str] = (), mixing: bool = True) -> ProofResult:
+    # lazy: numpy; layer (README map: testing/ may not import cli)
     from nptrain.cli.main import main
     from nptrain.data.digits import write_digits
 
@@ -107,6 +109,7 @@ def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 2, teach
     if mixing:
         (work / "mixing.yaml").write_text(textwrap.dedent(MIXING).format(size=size))
         retrain.append(str(work / "mixing.yaml"))
+    # lazy: ruamel
     from ruamel.yaml import YAML
 
     comp = YAML(typ="safe").load((out / "compression.yaml").read_text())
@@ -123,6 +126,7 @@ def _pruned_top1(retrain: list[str]) -> float:
     """The pruned model's validation top-1 before any retraining (as ``nptrain evaluate retrain.yaml``)."""
     import torch
 
+    # lazy: torch, ruamel
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss

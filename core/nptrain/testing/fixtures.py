@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from nptrain.testing.parity import make_state_dict
 
 DEFAULT_TOLERANCE = {"rtol": 1e-4, "atol_scale": 1e-5}
 
@@ -45,8 +46,6 @@ def write_fixture(reference: nn.Module, folder: Path, *, input: torch.Tensor, ga
     the forward result, see :func:`named_outputs`), e.g. ``lambda m, x: {"logits": m(x), "features":
     m.features(x)}``. Integer buffers that are not all zero (index tables) are stored as they are;
     BatchNorm counters are written as zero. ``extra`` adds fields to ``source.json`` (provenance notes)."""
-    from nptrain.testing.parity import make_state_dict
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = reference.state_dict()

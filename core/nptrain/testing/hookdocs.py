@@ -10,6 +10,7 @@ import inspect
 import sys
 from pathlib import Path
 from typing import Any
+from nptrain.records import PROVIDER_KINDS
 
 START = "<!-- hook-reference:start (generated from core/nptrain/hookspecs.py; do not edit) -->"
 END = "<!-- hook-reference:end -->"
@@ -53,6 +54,7 @@ FIELD_NOTES: dict[str, str] = {
 
 
 def _default_text(field: Any) -> str:
+    # lazy: attrs
     import attrs
 
     if field.default is attrs.NOTHING:
@@ -64,9 +66,8 @@ def _default_text(field: Any) -> str:
 
 def render_records() -> str:
     """A table of fields (type, default, meaning) per record class."""
+    # lazy: attrs
     import attrs
-
-    from nptrain.records import PROVIDER_KINDS
 
     parts = ["### Records\n\nWhat the hooks return (`nptrain.records`); `nptrain.declare.preset_family` builds "
              "preset records for widths × tasks in one call.\n"]
@@ -79,6 +80,7 @@ def render_records() -> str:
 
 
 def render() -> str:
+    # lazy: layer (README map: testing/ may not import hookspecs)
     from nptrain import hookspecs
 
     parts = []

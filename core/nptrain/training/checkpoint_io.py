@@ -24,6 +24,7 @@ from nptrain.training_io import atomic_write_bytes
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
+    # lazy: safetensors
     from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

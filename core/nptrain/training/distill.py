@@ -176,6 +176,7 @@ class Distiller:
         return (1.0 - w) * task_loss + w * distill
 
     def logits_loss(self, student: torch.Tensor, teacher: torch.Tensor, targets: dict) -> torch.Tensor:
+        # lazy: layer (README map: training/ may not import teacher)
         from nptrain.teacher import check_logit_shape
 
         check_logit_shape(student, teacher)

@@ -15,6 +15,7 @@ from nptrain.training.distill import Distiller
 
 def build_distiller(loaded: LoadedConfig, student: nn.Module, data: Any, device: torch.device,
                     memory_format: torch.memory_format, log: Callable[[str], None] = print) -> Distiller:
+    # lazy: layer (README map: training/ may not import teacher)
     from nptrain.teacher import describe, load_teacher, place, teacher_outputs_check
 
     dist = loaded.run.training.distillation

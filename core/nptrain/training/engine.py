@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
+import copy
+import io
 
 import torch
 import torch.distributed as tdist
@@ -33,6 +35,14 @@ from nptrain.training.setup import (
 )
 from nptrain.training.speed import configure_speed
 from nptrain.training.threads import ContentionWatch
+from nptrain.training.run_model import model_for_resume
+from nptrain.training.distill_setup import build_distiller
+from nptrain.modeling.builder import build_loss
+from nptrain.training_io import remove_temps_in
+from ruamel.yaml import YAML
+from nptrain.training_io import atomic_write_bytes
+from nptrain.export_tools import describe_check, onnx_output_name
+from nptrain.training.export import export_fx, export_onnx
 
 STATE_FILE = "last_optimizer.pt"
 
@@ -40,6 +50,7 @@ STATE_FILE = "last_optimizer.pt"
 def _progress(iterable, total: int, desc: str, enabled: bool):
     if not enabled:
         return iterable
+    # lazy: tqdm
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
@@ -92,8 +103,6 @@ class Trainer:
         self.num_classes = len(self.data.classes)
         self.memory_format = self.speed.memory_format
         if resume_dir is not None:  # the run's own weights, never the pickle its config may name
-            from nptrain.training.run_model import model_for_resume
-
             model = model_for_resume(loaded, self.num_classes, resume_dir, log=self.log)
         else:
             model = build_task_model(loaded, self.num_classes, log=self.log)
@@ -131,13 +140,10 @@ class Trainer:
     def _build_distiller(self):
         if self.run_cfg.training.distillation is None:
             return None
-        from nptrain.training.distill_setup import build_distiller
 
         return build_distiller(self.loaded, self.model, self.data, self.device, self.memory_format, log=self.log)
 
     def _build_loss(self) -> nn.Module:
-        from nptrain.modeling.builder import build_loss
-
         return build_loss(self.loaded.resolved)
 
     # -- state -------------------------------------------------------------------------
@@ -269,6 +275,7 @@ class Trainer:
         wall0 = time.perf_counter()
         last = self.session_last = tr.epochs if self.stop_after is None else min(tr.epochs, self.stop_after)
         if self.dist.main and run_dir is not None and lg.plot:
+            # lazy: layer (README map: training/ may not import report)
             from nptrain.report.best_epoch import BestPictures, Throttle
 
             self.plot_throttle = Throttle()
@@ -338,8 +345,6 @@ class Trainer:
         if self.resume_dir is not None:
             run_dir = self.resume_dir
             if self.dist.main:  # files a killed write left half-done; the finished ones are in place
-                from nptrain.training_io import remove_temps_in
-
                 for folder in (run_dir, run_dir / "weights"):
                     remove_temps_in(folder)
             state_path = run_dir / "weights" / STATE_FILE
@@ -356,12 +361,6 @@ class Trainer:
         return run_dir
 
     def _write_config(self, run_dir: Path) -> None:
-        import io
-
-        from ruamel.yaml import YAML
-
-        from nptrain.training_io import atomic_write_bytes
-
         yaml = YAML()
         yaml.default_flow_style = False
         buf = io.StringIO()
@@ -369,6 +368,7 @@ class Trainer:
         atomic_write_bytes(run_dir / "config.yaml", buf.getvalue().encode())
 
     def _save_samples(self, run_dir: Path, epoch: int) -> None:
+        # lazy: PIL
         from nptrain.training.samples import save_samples
 
         save_samples(self.eval_model(), self.data.valid, self.loaded, self.data.classes,
@@ -393,14 +393,12 @@ class Trainer:
             tb.log(self.history[-1], epoch)
 
     def _finish(self, run_dir: Path) -> None:
-        from nptrain.export_tools import describe_check, onnx_output_name
-        from nptrain.training.export import export_fx, export_onnx
-
         lg = self.run_cfg.logging
         # a copy on CPU: exporting must not move or alter the trained model
         model = _copy_model(self.eval_model()).cpu().eval()
         best_path = run_dir / "weights" / "best.safetensors"
         if best_path.is_file():  # export what weights/best holds
+            # lazy: safetensors
             from safetensors.torch import load_file
 
             model.load_state_dict(load_file(str(best_path)))
@@ -443,6 +441,7 @@ class Trainer:
             table = self._metric().format_details(self.best)
             if table:
                 self.log(table)
+        # lazy: layer (README map: training/ may not import report)
         from nptrain.report.next_steps import example_image, next_steps
 
         for line in next_steps(run_dir, example_image(self.data.valid)):
@@ -467,8 +466,6 @@ def set_loss_epoch(criterion: nn.Module, epoch: int) -> None:
 
 
 def _copy_model(model: nn.Module) -> nn.Module:
-    import copy
-
     return copy.deepcopy(model)
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 from torch import nn
+from nptrain.errors import UserError
+from nptrain.export_tools import export_onnx_checked
 
 
 
@@ -18,6 +20,7 @@ def export_fx(model: nn.Module, path: Path) -> dict[str, Any]:
         traced = torch.fx.symbolic_trace(copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format))
         buf = io.BytesIO()
         torch.save(traced, buf)
+        # lazy: inside try: its failure is handled here
         from nptrain.training_io import atomic_write_bytes
 
         atomic_write_bytes(path, buf.getvalue())
@@ -31,9 +34,6 @@ def export_onnx(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, 
     """:func:`nptrain.export_tools.export_onnx_checked` (the export ``nptrain export`` runs too), with
     a failure returned as ``{"ok": False, "error": ...}``: at the end of a run the weights are saved
     and the run succeeded whatever the export does."""
-    from nptrain.errors import UserError
-    from nptrain.export_tools import export_onnx_checked
-
     try:
         return export_onnx_checked(model, sample, path, opset=opset, dynamic_batch=dynamic_batch,
                                    output_name=output_name)

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import torch
 
 from nptrain.config.loader import LoadedConfig
+from nptrain.plugin_manager import default_plugins
 
 
 def preset_memory_format(loaded: LoadedConfig, plugins: Any = None) -> Optional[str]:
@@ -15,7 +16,6 @@ def preset_memory_format(loaded: LoadedConfig, plugins: Any = None) -> Optional[
     name, task = loaded.model.name, loaded.model.task
     if not name:
         return None
-    from nptrain.plugin_manager import default_plugins
 
     prov = (plugins or default_plugins()).registry.preset(name, task)
     if prov is None:

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any, Optional
+import io
 
 from nptrain.errors import UserError
 from nptrain.training_io import atomic_write_bytes
@@ -64,7 +65,6 @@ def write_results_csv(path: Path, history: list[dict[str, Any]]) -> None:
     columns: list[str] = []
     for row in history:
         columns += [k for k in row if k not in columns]
-    import io
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns)
@@ -76,6 +76,7 @@ def write_results_csv(path: Path, history: list[dict[str, Any]]) -> None:
 
 def plot_results(path: Path, history: list[dict[str, Any]]) -> Optional[str]:
     """results.png (see ``nptrain.report.results_plot``); returns an error message instead of raising."""
+    # lazy: layer (README map: training/ may not import report)
     from nptrain.report.results_plot import plot_results as plot
 
     return plot(path, history)
@@ -105,6 +106,7 @@ class TensorBoard:
         """A written picture (confusion matrix, PR curve, validation samples) under ``tag``."""
         if self.writer is None or not png.is_file():
             return
+        # lazy: layer (README map: training/ may not import report)
         from nptrain.report.figure_io import read_png
 
         self.writer.add_image(tag, read_png(png), step, dataformats="HWC")

@@ -16,6 +16,9 @@ from torch import nn
 from nptrain.config.loader import LoadedConfig
 from nptrain.errors import UserError
 from nptrain.pickles import TRUST_FLAG, trusted
+from nptrain.modeling.builder import build_model
+from nptrain.pickles import load_graph_module
+from nptrain.training.setup import build_task_model
 
 
 def has_architecture(loaded: LoadedConfig) -> bool:
@@ -26,12 +29,11 @@ def has_architecture(loaded: LoadedConfig) -> bool:
 def rebuild_with_weights(loaded: LoadedConfig, num_classes: int, weights: Path) -> nn.Module:
     """The configured architecture with ``weights`` (a safetensors state dict) loaded strictly,
     layers resized first when the shapes differ (pruned models)."""
+    # lazy: safetensors; layer (README map: training/ may not import compression)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from nptrain.compression.reshape import load_pruned
-    from nptrain.modeling.builder import build_model
-
     model = build_model(loaded.resolved, num_classes, name=loaded.model.name or "")
     try:
         state = load_file(str(weights))
@@ -65,9 +67,8 @@ def load_run_model(run_dir: Path, loaded: LoadedConfig, num_classes: int, weight
                         "from the file: only for run directories you trust)")
     if not fx.is_file():
         raise UserError(f"{run_dir}: trained from an fx model but has no weights/model_fx.pt")
+    # lazy: safetensors
     from safetensors.torch import load_file
-
-    from nptrain.pickles import load_graph_module
 
     model = load_graph_module(fx, refuse=UserError, log=log)
     try:
@@ -83,8 +84,6 @@ def model_for_resume(loaded: LoadedConfig, num_classes: int, run_dir: Path,
     """The model ``--resume`` continues: shapes from the run's ``weights/last.safetensors`` when the
     config trained a pruned model (the training state then overwrites the values), so the
     configured ``.pt`` is not unpickled again; otherwise the config's usual model."""
-    from nptrain.training.setup import build_task_model
-
     last = run_dir / "weights" / "last.safetensors"
     if loaded.model.fx_model_checkpoint and has_architecture(loaded) and last.is_file():
         return rebuild_with_weights(loaded, num_classes, last)

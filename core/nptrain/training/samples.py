@@ -50,6 +50,7 @@ def _side_by_side(panels: list[Image.Image]) -> Image.Image:
 
 
 def _segmentation(picture: Image.Image, pred: torch.Tensor, truth: torch.Tensor, colors) -> Image.Image:
+    # lazy: layer (README map: training/ may not import report)
     from nptrain.report.val_samples import colorize
 
     return _side_by_side([_enlarge(picture), _enlarge(Image.fromarray(colorize(truth, colors)), True),
@@ -58,6 +59,7 @@ def _segmentation(picture: Image.Image, pred: torch.Tensor, truth: torch.Tensor,
 
 def _detection(picture: Image.Image, sample: dict[str, Any], classes: list[str]) -> Image.Image:
     """Ground-truth boxes | predicted boxes, enlarged together with their picture."""
+    # lazy: layer (README map: training/ may not import detection)
     from nptrain.detection.draw import draw_detections
 
     big = _enlarge(picture)
@@ -82,12 +84,14 @@ def render_sample(sample: dict[str, Any], task: str, classes: list[str], colors)
 def save_samples(model: torch.nn.Module, dataset: Any, loaded: Any, classes: list[str], count: int,
                  out_dir: Path, device: torch.device) -> int:
     """Predict the ``count`` chosen validation samples and write one PNG each; returns how many were written."""
+    # lazy: layer (README map: training/ may not import report)
     from nptrain.report import val_samples as vs
     from nptrain.report.best_epoch import sample_colors
 
     task = loaded.model.task
     post = None
     if task == "detection":
+        # lazy: layer (README map: training/ may not import detection)
         from nptrain.detection.postprocess import postprocess_config
 
         post = postprocess_config(loaded)

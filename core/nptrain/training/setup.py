@@ -140,6 +140,7 @@ def build_task_model(loaded: LoadedConfig, num_classes: int, *, load_checkpoint:
 def load_pruned_weights(loaded: LoadedConfig, num_classes: int, log=print) -> nn.Module:
     """Weights-only pruned model (``nptrain compress``'s ``model.safetensors``): the configured
     architecture is built, shrunk to the file's shapes and loaded strictly; nothing is unpickled."""
+    # lazy: safetensors; layer (README map: training/ may not import compression)
     from safetensors.torch import load_file
 
     # inside: compression.source (nptrain compress) builds on training, so training -> compression stays off module level

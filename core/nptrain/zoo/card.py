@@ -9,6 +9,7 @@ from ruamel.yaml import YAML
 
 from nptrain.config.bounded_yaml import load_yaml
 from nptrain.errors import UserError
+from nptrain.zoo.stub import parse_stub
 
 TASKS = ("classification", "segmentation", "detection")
 
@@ -111,7 +112,6 @@ def parse_card(text: str, where: str = "model.md") -> ModelCard:
         card = ModelCard(**data, description=body.strip()) if "description" not in data else ModelCard(**data)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{where}: invalid front matter: {exc}") from None
-    from nptrain.zoo.stub import parse_stub
 
     stub = parse_stub(card.stub)
     if stub.sub_domain != card.task:

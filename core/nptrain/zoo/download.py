@@ -121,6 +121,7 @@ def download(url: str, dest: Path, *, sha256: Optional[str] = None, size: Option
     if size is not None and got_size != size:
         raise UserError(f"download of {url} is incomplete ({got_size} of {size} bytes); run the command again to resume")
     if sha256 is not None:
+        # lazy: ruamel
         from nptrain.zoo.store import sha256_file
 
         digest = sha256_file(part)
@@ -178,6 +179,7 @@ def _fetch_into(url: str, part: Path, start: int, cap: int, from_manifest: bool,
 
 
 def _bar(name: str, total: Optional[int], initial: int):
+    # lazy: tqdm
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, leave=False)

@@ -19,6 +19,10 @@ from nptrain.export_tools import compare_outputs
 from nptrain.zoo.card import ModelCard
 from nptrain.zoo.stub import parse_stub
 from nptrain.zoo.store import entry_dir, load_card, verify_manifest, write_manifest, zoo_root
+from nptrain.config.loader import load_config
+from nptrain.run_files import read_summary
+from nptrain.zoo import quant_pack
+from nptrain.zoo.quant_pack import is_quant_name
 
 TOLERANCE = 1e-4  # relative to the largest |output|: float32 reordering noise, far below any real change
 # int8 kernels differ between CPUs (AVX2's saturating u8s8 path, VNNI, AMX) and move an output by a few
@@ -28,19 +32,16 @@ FP32_OUTPUTS = "fp32_outputs"  # quantized entries: PyTorch's outputs beside the
 
 
 def _load_run(run_dir: Path) -> tuple[Any, dict]:
-    from nptrain.config.loader import load_config
-
     for name in ("config.yaml", "summary.json"):
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir}: no {name}; is this a finished nptrain run directory?")
     loaded = load_config([str(run_dir / "config.yaml")], check_files=False)
-    from nptrain.run_files import read_summary
 
     return loaded, read_summary(run_dir)
 
 
 def _rebuild(config_path: Path, weights: Path, num_classes: int) -> Optional[torch.nn.Module]:
-    from nptrain.config.loader import load_config
+    # lazy: layer (README map: zoo/ may not import training)
     from nptrain.training.run_model import has_architecture, rebuild_with_weights
 
     # model.fx_model_checkpoint stays as the run had it: it decides whether an architecture is configured
@@ -54,6 +55,7 @@ def _samples(loaded, n: int, shape: list[int]) -> tuple[torch.Tensor, Optional[l
     """Up to ``n`` validation images after the inference transforms, with labels; synthetic
     inputs (no labels) when the run's data is not reachable from here."""
     try:
+        # lazy: layer (README map: zoo/ may not import training)
         from nptrain.training.setup import build_data
 
         valid = build_data(loaded, need_train=False).valid
@@ -70,8 +72,6 @@ def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None,
     """Pack ``run_dir`` as ``stub_text``. A quantized entry (SPARSE_NAME ``quant``/``prunedNN_quant``,
     ``--quantized DIR``, a ``RUN_DIR/quantized-*`` folder, or a stub ending in ``/auto``) ships the
     int8 ONNX as ``model.onnx``, named and categorised from its measured metric (see quant_pack)."""
-    from nptrain.zoo import quant_pack
-
     if repeats < 1:
         raise UserError(f"--repeats {repeats}: need at least one latency round")
     run_dir, quant_dir = quant_pack.split_target(Path(run_dir), quantized)
@@ -112,6 +112,7 @@ def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None,
         if loaded.model.fx_model_checkpoint and (run_dir / "weights" / "model_fx.pt").is_file():
             # the compressor interchange file travels with the entry; it is copied, never loaded
             shutil.copyfile(run_dir / "weights" / "model_fx.pt", work / "pytorch" / "model_fx.pt")
+        # lazy: layer (README map: zoo/ may not import training)
         from nptrain.training.run_model import load_run_model
 
         model = load_run_model(run_dir, loaded, num_classes, weights, log=lambda m: None)
@@ -120,6 +121,7 @@ def add_run(run_dir: str | Path, stub_text: str, *, root: Optional[Path] = None,
             outputs = model.eval()(inputs)
         files = [("sample-inputs", "inputs", inputs), ("sample-outputs", "outputs", outputs)]
         if plan is not None:  # sample outputs come from the artifact itself; PyTorch's are kept beside them
+            # lazy: layer (README map: zoo/ may not import deploy)
             from nptrain.deploy.runtime import open_artifact
 
             int8_out = torch.from_numpy(open_artifact(plan.int8)(inputs.numpy()).copy())
@@ -178,7 +180,6 @@ def validate_entry(stub_text: str, *, root: Optional[Path] = None) -> dict[str, 
         raise UserError(f"zoo entry {stub_text}: {'; '.join(problems)}")
     inputs = load_file(str(folder / "sample-inputs" / "inputs.safetensors"))["inputs"]
     expected = load_file(str(folder / "sample-outputs" / "outputs.safetensors"))["outputs"]
-    from nptrain.zoo.quant_pack import is_quant_name
 
     quant = is_quant_name(parse_stub(card.stub).sparse_name)
     fp32_file = folder / "sample-outputs" / f"{FP32_OUTPUTS}.safetensors"
@@ -195,6 +196,7 @@ def validate_entry(stub_text: str, *, root: Optional[Path] = None) -> dict[str, 
         report["pytorch_max_abs_diff"] = torch_check["max_abs_diff"]
         if torch_check["max_abs_diff"] > TOLERANCE * max(torch_check["scale"], 1.0):
             bad["pytorch_max_abs_diff"] = torch_check["max_abs_diff"]
+    # lazy: layer (README map: zoo/ may not import deploy)
     from nptrain.deploy.runtime import open_artifact
 
     got = open_artifact(folder / "model.onnx")(inputs.numpy())

@@ -17,6 +17,8 @@ import attrs
 
 from nptrain.errors import UserError
 from nptrain.zoo.stub import Stub, parse_stub
+from nptrain.config.bounded_yaml import load_yaml, read_text_capped
+from nptrain.run_files import read_run_json
 
 INT8_FILE = "model_int8.onnx"
 QUANT_RECORD = "quantization.yaml"
@@ -67,8 +69,6 @@ def find_quantized(run_dir: Path, given: Optional[Path]) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    from nptrain.config.bounded_yaml import load_yaml, read_text_capped
-
     if not path.is_file():
         return {}
     data = load_yaml(read_text_capped(path, 1 << 20, what=path.name), str(path))
@@ -76,8 +76,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _summary_metric(run_dir: Path, primary: str) -> Optional[float]:
-    from nptrain.run_files import read_run_json
-
     summary = read_run_json(run_dir, "summary.json") or {}
     value = ((summary.get("best") or {}).get("metrics") or {}).get(f"valid_{primary}")
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -120,11 +118,13 @@ def baseline_of(run_dir: Path, loaded: Any, primary: str, log: Callable[[str], N
 def int8_metrics(run_dir: Path, int8: Path) -> dict[str, Any]:
     """``{"metrics": ..., "primary": ...}`` of the int8 artifact on the run's validation split: the
     cached result of ``nptrain evaluate --artifact`` when the file is unchanged, else measured now."""
+    # lazy: layer (README map: zoo/ may not import deploy)
     from nptrain.deploy.metric_cache import cached_metrics
 
     entry = cached_metrics(run_dir, int8)
     if entry is not None and isinstance(entry.get("metrics"), dict) and isinstance(entry.get("primary"), str):
         return entry
+    # lazy: torch
     from nptrain.deploy.evaluate_artifact import evaluate_artifact
 
     try:
@@ -186,6 +186,7 @@ def artifact_rows(plan: QuantPlan, model: Any, sample: Any, fp32_value: Optional
                   repeats: int, threads: int = 1) -> list[dict[str, Any]]:
     """One card row per artifact of the entry (PyTorch fp32 weights, int8 ONNX): file, format, size,
     metric value and batch-1 latency, timed interleaved on this machine."""
+    # lazy: numpy
     import numpy as np
     import torch
 
@@ -218,6 +219,7 @@ def artifact_rows(plan: QuantPlan, model: Any, sample: Any, fp32_value: Optional
 
 def quantization_field(plan: QuantPlan, threads: int) -> dict[str, Any]:
     """The card's ``quantization`` mapping: how the category was chosen and how the int8 file was made."""
+    # lazy: layer (README map: zoo/ may not import deploy)
     from nptrain.deploy.cpu import describe_cpu
 
     record = _read_yaml(plan.folder / QUANT_RECORD)

@@ -24,6 +24,7 @@ from nptrain.zoo.download import MAX_JSON_BYTES, download, offline, read_capped
 from nptrain.zoo.manifest import MANIFEST, FileMeta, ManifestError, inside, is_pickle, parse_manifest_text, path_problem
 from nptrain.zoo.store import entry_dir, list_entries, read_card, sha256_file, zoo_root, verify_manifest
 from nptrain.zoo.stub import parse_stub
+from nptrain.zoo.store import weights_path
 
 __all__ = ["download", "fetch_json", "offline", "pull", "resolve_checkpoint", "staging_dir", "write_index", "zoo_url"]
 
@@ -146,8 +147,6 @@ def resolve_checkpoint(spec: str, *, root: Optional[Path] = None) -> Path:
     """``zoo:STUB`` → the entry's verified safetensors (pulled if needed); ``https://…`` → a cached download.
 
     A URL may end in ``#sha256=<hex>`` to have the download verified."""
-    from nptrain.zoo.store import weights_path
-
     if spec.startswith("zoo:"):
         pull(spec[4:], root=root)
         return weights_path(spec[4:], root)
