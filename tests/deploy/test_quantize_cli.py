@@ -106,10 +106,10 @@ def _int8_weight_peak(path: Path) -> int:
     (True, ["--reduce-range"], True, "forced on with --reduce-range"),
 ])
 def test_reduce_range_follows_the_cpu_probe_unless_forced(run_copy: Path, monkeypatch, capsys, vnni, flags, expected, why):
-    import nptrain.deploy.cpu as cpu
+    import nptrain.deploy.quantize as quantize
 
     fake = {"model": "test CPU", "int8_features": ["AVX2"] + (["AVX-512 VNNI"] if vnni else []), "vnni": vnni, "amx": False}
-    monkeypatch.setattr(cpu, "cpu_info", lambda: fake)
+    monkeypatch.setattr(quantize, "cpu_info", lambda: fake)  # the name quantize() calls (imported at module level)
     out = run_copy / "rr"
     assert main(["quantize", str(run_copy), "--calib", "8", "-o", str(out), *flags]) == 0
     assert f"reduce_range {'on' if expected else 'off'} ({why})" in capsys.readouterr().out
