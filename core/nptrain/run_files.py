@@ -1,5 +1,5 @@
-"""Reading the JSON files of a run directory, which may come from someone else: bounded in size,
-invalid JSON and wrong shapes are one-line errors naming the file (never an internal error)."""
+"""Reading the text files of a run directory (JSON, results.csv), which may come from someone else:
+bounded in size, invalid JSON and wrong shapes are one-line errors naming the file (never an internal error)."""
 from __future__ import annotations
 
 import json
@@ -8,20 +8,31 @@ from typing import Any
 
 from nptrain.errors import UserError
 
-MAX_JSON_BYTES = 16 << 20  # a run's JSON files are kilobytes; anything this large is not one
+MAX_JSON_BYTES = 16 << 20  # a run's JSON and CSV files are kilobytes; anything this large is not one
 
 
-def read_run_json(run_dir: Path, name: str) -> Any:
-    """The parsed ``run_dir/name``, or None when the file is absent."""
+def read_run_text(run_dir: Path, name: str) -> str | None:
+    """The UTF-8 text of ``run_dir/name`` (at most MAX_JSON_BYTES), or None when the file is absent."""
     path = run_dir / name
     if not path.is_file():
         return None
     if path.stat().st_size > MAX_JSON_BYTES:
         raise UserError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a run file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a UTF-8 text file ({exc})") from None
+
+
+def read_run_json(run_dir: Path, name: str) -> Any:
+    """The parsed ``run_dir/name``, or None when the file is absent."""
+    text = read_run_text(run_dir, name)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{run_dir / name}: not valid JSON ({exc})") from None
 
 
 def read_summary(run_dir: Path) -> dict:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 import csv
+import io
 
 from nptrain.errors import UserError
-from nptrain.run_files import read_summary
+from nptrain.run_files import read_run_text, read_summary
 from nptrain.run_files import read_classes
 
 
@@ -58,14 +59,11 @@ class Run:
     @property
     def history(self) -> list[dict[str, float]]:
         """One row per epoch, as in ``results.csv`` (empty when the run writes no CSV)."""
-        path = self.dir / "results.csv"
-        if not path.is_file():
+        text = read_run_text(self.dir, "results.csv")  # bounded: the run may come from someone else
+        if text is None:
             return []
-        rows = []
-        with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                rows.append({k: _number(v) for k, v in row.items() if k is not None})
-        return rows
+        return [{k: _number(v) for k, v in row.items() if k is not None}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def _number(text: Optional[str]) -> Any:
