@@ -10,7 +10,7 @@ import torch.fx
 from torch import nn
 
 from nptrain.errors import UserError
-from nptrain.layers import ChannelSum
+from nptrain.layers import ChannelSum, literal_forward
 
 Method = Literal["l1", "l2", "bn_scale", "taylor"]
 _PASSTHROUGH = {"getitem", "getattr", "add", "mul", "cat", "interpolate", "reshape", "view", "flatten",
@@ -137,10 +137,17 @@ def prune(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str 
           round_to: Optional[int] = 8, calibration: Optional[tuple[torch.Tensor, nn.Module, dict]] = None) -> PruneReport:
     """Prune ``model`` in place. ``calibration=(inputs, loss_fn, targets)`` feeds Taylor importance;
     without it the model's own predictions serve as targets."""
-    import torch_pruning as tp
-
     if not 0.0 < ratio < 1.0:
         raise UserError(f"--ratio must be between 0 and 1 (the fraction of channels removed), got {ratio}")
+    # torch-pruning follows module calls: a rearranged forward would hide which channels feed which layer
+    with literal_forward(model):
+        return _prune_literal(model, example, ratio=ratio, method=method, round_to=round_to, calibration=calibration)
+
+
+def _prune_literal(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str, round_to: Optional[int],
+                   calibration: Optional[tuple[torch.Tensor, nn.Module, dict]]) -> PruneReport:
+    import torch_pruning as tp
+
     model.eval()
     modules = dict(model.named_modules())
     ignored_names = output_layers(model)

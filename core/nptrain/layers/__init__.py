@@ -1,8 +1,9 @@
 """Building blocks shared by every model family (MetaFormer blocks, conv-norm-act, drop path)."""
 from nptrain.layers.common import ChannelSum, ConvNormAct, DropPath, LayerScale, make_activation, make_norm
 from nptrain.layers.metaformer import MetaFormerBlock, Mlp, MultiHeadSelfAttention
+from nptrain.layers.rearranged import Rearranged, literal_forward
 
 __all__ = [
     "ChannelSum", "ConvNormAct", "DropPath", "LayerScale", "make_activation", "make_norm",
-    "MetaFormerBlock", "Mlp", "MultiHeadSelfAttention",
+    "MetaFormerBlock", "Mlp", "MultiHeadSelfAttention", "Rearranged", "literal_forward",
 ]

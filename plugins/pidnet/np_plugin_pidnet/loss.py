@@ -58,22 +58,28 @@ class PIDNetLoss(nn.Module):
         super().__init__()
         self.p = params
 
-    def ohem_ce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def ohem_ce(self, logits: torch.Tensor, target: torch.Tensor,
+                log_probs: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Online hard example mining CE: mean loss over the valid pixels whose true-class
-        probability is below max(ohem_thresh, the ohem_min_kept-th smallest probability)."""
+        probability is below max(ohem_thresh, the ohem_min_kept-th smallest probability).
+
+        ``log_probs``: ``log_softmax(logits, 1)`` when the caller already has it (the main head is
+        mined twice per step). Cross-entropy and the mined probability both come from the one
+        log-softmax, and the threshold from a selection rather than a sort of every pixel: at 512x512
+        that sort and a second softmax were a visible share of PIDNet's step."""
         ignore = self.p.ignore_index
-        pixel_loss = F.cross_entropy(logits, target, ignore_index=ignore, reduction="none").reshape(-1)
-        valid = target.reshape(-1) != ignore
+        valid = (target != ignore).reshape(-1)
         if not bool(valid.any()):
             return logits.sum() * 0.0  # nothing to learn from; keeps the graph connected
+        if log_probs is None:
+            log_probs = F.log_softmax(logits, dim=1)
+        index = torch.where(target == ignore, torch.zeros_like(target), target)
+        true_log_prob = log_probs.gather(1, index.unsqueeze(1)).reshape(-1)[valid]
         with torch.no_grad():
-            index = torch.where(target == ignore, torch.zeros_like(target), target)
-            prob = F.softmax(logits, dim=1).gather(1, index.unsqueeze(1))
-            prob = prob.reshape(-1)[valid]
-            ordered = prob.sort().values
-            kth = ordered[min(self.p.ohem_min_kept, ordered.numel() - 1)]
+            prob = true_log_prob.exp()
+            kth = prob.kthvalue(min(self.p.ohem_min_kept, prob.numel() - 1) + 1).values
             keep = prob < torch.clamp(kth, min=self.p.ohem_thresh)
-        kept = pixel_loss[valid][keep]
+        kept = -true_log_prob[keep]
         return kept.sum() / max(int(kept.numel()), 1)
 
     def plain_ce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -92,12 +98,13 @@ class PIDNetLoss(nn.Module):
             return self.p.main_weight * self.ohem_ce(fit(outputs), masks)
         main, aux_p, aux_d = fit(outputs["pred"]), fit(outputs["extra_p"]), fit(outputs["extra_d"])
         aux = self.ohem_ce(aux_p, masks) if self.p.aux_ohem else self.plain_ce(aux_p, masks)
-        loss = self.p.aux_weight * aux + self.p.main_weight * self.ohem_ce(main, masks)
+        main_log_probs = F.log_softmax(main, dim=1)  # shared by both mined terms below
+        loss = self.p.aux_weight * aux + self.p.main_weight * self.ohem_ce(main, masks, main_log_probs)
         loss = loss + self.p.boundary_weight * balanced_bce(aux_d[:, 0], edge_targets(masks, self.p.edge_radius))
         # boundary-aware CE: supervise the main head only where D is confident there is an edge
         on_edge = torch.sigmoid(aux_d[:, 0].detach()) > self.p.boundary_threshold
         edge_labels = torch.where(on_edge, masks, torch.full_like(masks, self.p.ignore_index))
-        return loss + self.p.boundary_aware_weight * self.ohem_ce(main, edge_labels)
+        return loss + self.p.boundary_aware_weight * self.ohem_ce(main, edge_labels, main_log_probs)
 
 
 def build(params: Optional[PIDNetLossParams]) -> PIDNetLoss:

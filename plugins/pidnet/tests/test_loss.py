@@ -1,6 +1,7 @@
 """pidnet_loss: edge targets, ignore_index, finiteness and that it trains."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from np_plugin_pidnet.loss import PIDNetLoss, balanced_bce, edge_targets
@@ -82,3 +83,33 @@ def test_loss_decreases_when_training_a_tiny_pidnet():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def _ohem_by_definition(logits, target, ignore, thresh, min_kept):
+    """OHEM written out plainly: per-pixel CE, softmax probabilities, a full sort for the threshold."""
+    pixel_loss = torch.nn.functional.cross_entropy(logits, target, ignore_index=ignore, reduction="none").reshape(-1)
+    valid = target.reshape(-1) != ignore
+    index = torch.where(target == ignore, torch.zeros_like(target), target)
+    prob = torch.softmax(logits, 1).gather(1, index.unsqueeze(1)).reshape(-1)[valid].detach()
+    kth = prob.sort().values[min(min_kept, prob.numel() - 1)]
+    kept = pixel_loss[valid][prob < torch.clamp(kth, min=thresh)]
+    return kept.sum() / max(kept.numel(), 1), kept.numel()
+
+
+@pytest.mark.parametrize("min_kept,thresh", [(100, 0.05), (100, 0.9), (5000, 0.05), (1, 0.3)])
+def test_ohem_matches_its_definition(min_kept, thresh):
+    """The mined CE (shared log-softmax, selection instead of sort) equals the plain definition in
+    value and gradient, whether the threshold or the min-kept count decides, with ignored pixels."""
+    g = torch.Generator().manual_seed(min_kept)
+    logits = (torch.randn(2, 5, 24, 20, generator=g) * 2).requires_grad_()
+    target = torch.randint(0, 5, (2, 24, 20), generator=g)
+    target[0, :6] = 255
+    loss_fn = PIDNetLoss(PIDNetLossParams(ohem_thresh=thresh, ohem_min_kept=min_kept))
+    ours = loss_fn.ohem_ce(logits, target)
+    (ours_grad,) = torch.autograd.grad(ours, logits)
+    shared = loss_fn.ohem_ce(logits, target, torch.log_softmax(logits, 1))
+    reference, kept = _ohem_by_definition(logits, target, 255, thresh, min_kept)
+    (ref_grad,) = torch.autograd.grad(reference, logits)
+    assert 0 < kept < int((target != 255).sum())  # some pixels mined away, so selection matters
+    assert torch.allclose(ours, reference, rtol=1e-6, atol=0) and torch.allclose(shared, reference, rtol=1e-6, atol=0)
+    assert torch.allclose(ours_grad, ref_grad, rtol=1e-5, atol=1e-9)

@@ -11,6 +11,7 @@ import torch.fx
 from torch import nn
 
 import nptrain
+from nptrain.layers import literal_forward
 from nptrain.records import FeatureInfo
 from nptrain.testing.conformance import check_features
 
@@ -138,7 +139,7 @@ def test_decoder_concatenates_deepest_first():
     nn.init.zeros_(head.linear_c[0].bias), nn.init.ones_(head.linear_c[1].bias)
     captured = {}
     head.linear_fuse.conv.register_forward_hook(lambda m, i, o: captured.update(x=i[0]))
-    with torch.no_grad():
+    with torch.no_grad(), literal_forward(head):  # the fast form never calls the fuse conv
         head((torch.randn(1, 3, 8, 8), torch.randn(1, 5, 4, 4)))
     assert torch.equal(captured["x"][:, :4], torch.ones(1, 4, 8, 8))
     assert torch.equal(captured["x"][:, 4:], torch.zeros(1, 4, 8, 8))
@@ -175,3 +176,70 @@ def test_entry_module_does_not_import_torch():
     code = ("import sys, np_plugin_segformer.plugin as p; p.nptrain_presets(); p.nptrain_backbones(); "
             "p.nptrain_heads(); p.nptrain_converters(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _b0_head_and_features(seed: int = 0):
+    torch.manual_seed(seed)
+    info = FeatureInfo.of([32, 64, 160, 256], [4, 8, 16, 32])
+    head = AllMLPDecoder(AllMLPDecoderParams(classifier_dropout_prob=0.0), info, 19)
+    for p in head.parameters():  # away from the default init, so every term of the sum matters
+        nn.init.normal_(p, std=0.2)
+    feats = [torch.randn(2, c, 32 // (s // 4), 40 // (s // 4)) for c, s in zip(info.channels, info.strides)]
+    return head, feats
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_rearranged_head_matches_literal(mode):
+    """The fast head (fuse conv applied per feature before upsampling) gives the literal head's logits,
+    and the same gradient for every parameter and input (SegFormer-B0's widths, a non-square map)."""
+    head, feats = _b0_head_and_features()
+    # float64, so that a tight tolerance tells an algebra mistake from float32's different summation order
+    head, feats = head.double(), [f.double() for f in feats]
+    head.train(mode == "train")
+    results = []
+    for literal in (False, True):
+        inputs = [f.clone().requires_grad_() for f in feats]
+        head.zero_grad()
+        with torch.random.fork_rng():
+            if literal:
+                with literal_forward(head):
+                    assert head.rearranged is False
+                    out = head(inputs)
+            else:
+                out = head(inputs)
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in head.parameters()], [i.grad for i in inputs]))
+    assert head.rearranged is True
+    (fast, fast_grads, fast_in), (lit, lit_grads, lit_in) = results
+    assert fast.shape == (2, 19, 32, 40)
+    scale = lit.abs().max()
+    assert (fast - lit).abs().max() <= 1e-12 * scale
+    for a, b in zip(fast_grads + fast_in, lit_grads + lit_in):
+        assert (a - b).abs().max() <= 1e-11 * b.abs().max().clamp_min(1.0)  # train-mode BN zeroes bias grads
+
+
+def test_rearranged_head_after_pruning_with_unequal_widths():
+    """torch-pruning sees the literal form (it follows module calls); afterwards the projections have
+    different widths and the fast form must still find each one's fuse columns."""
+    from nptrain.compression.prune import prune
+
+    model = nptrain.create_model({"name": "seg", "task": "segmentation", "architecture": {
+        "backbone": {"name": "simple_cnn"},
+        "head": {"name": "all_mlp_decoder", "params": {"intermediate_channels": 64, "classifier_dropout_prob": 0.0}}}},
+        num_classes=3)
+    head = model.head
+    with torch.no_grad():  # make channel magnitudes differ per projection so pruning keeps unequal counts
+        for i, proj in enumerate(head.linear_c):
+            proj.weight.mul_(torch.linspace(0.1, 3.0, proj.out_features).pow(i + 1).unsqueeze(1))
+    x = torch.randn(2, 3, 64, 64)
+    report = prune(model, x, ratio=0.5, round_to=None)
+    widths = [p.out_features for p in head.linear_c]
+    assert report.params_after < report.params_before and sum(widths) == head.linear_fuse.conv.in_channels
+    model.eval()
+    with torch.no_grad():
+        fast = model(x)
+        with literal_forward(model):
+            lit = model(x)
+        traced = torch.fx.symbolic_trace(model)(x)
+    assert (fast - lit).abs().max() <= 1e-5 * lit.abs().max()
+    assert torch.equal(traced, fast)
