@@ -8,7 +8,8 @@ training steps (forward, loss, backward, AdamW) on a fixed random batch, cycling
 variants step by step so that a burst of load from other processes hits every variant alike.
 Variants: ``fp32`` (contiguous), ``channels_last``, ``bf16`` (CPU autocast, fp32 master weights),
 ``bf16_cl`` (both), ``compile`` (``torch.compile`` of the contiguous model; its first step, the
-compile, is reported separately as ``compile_s``); ``NAME@N`` runs a variant on N threads
+compile, is reported separately as ``compile_s``), ``literal`` (the contiguous fp32 step with every
+rearranged module, e.g. SegFormer's decode head, computing layer by layer: ``nptrain.layers.literal_forward``); ``NAME@N`` runs a variant on N threads
 (``fp32@1 fp32@2`` compares thread counts). Prints one JSON line per preset: the median step
 time per variant, its ratio to ``fp32``, and ``foreign_cpu_frac`` (other processes' share of the
 machine during the timed steps; the figures are only comparable when it is low).
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from nptrain.layers import literal_forward
+
 # preset -> (task, batch, input side): the anchor harness's settings (docs/benchmarks.md)
 SETTINGS = {
     "simple_cnn": ("classification", 32, 32), "resnet50": ("classification", 8, 224),
@@ -34,7 +37,7 @@ SETTINGS = {
     "vit_tiny": ("classification", 8, 224), "resnet18": ("classification", 8, 224),
     "segformer_b0": ("segmentation", 2, 512), "pidnet_s": ("segmentation", 2, 512),
 }
-VARIANTS = ("fp32", "channels_last", "bf16", "bf16_cl", "compile")
+VARIANTS = ("fp32", "channels_last", "bf16", "bf16_cl", "compile", "literal")
 
 
 def build(preset: str, task: str, num_classes: int):
@@ -65,7 +68,8 @@ def make_step(model, criterion, variant: str, images, targets):
             torch.set_num_threads(int(nthreads))
         t0 = time.perf_counter()
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with ctx:
+        order = literal_forward(model) if variant == "literal" else contextlib.nullcontext()
+        with ctx, order:
             loss = criterion(forward(images), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -115,6 +119,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
     for preset in a.presets:
         print(json.dumps(bench(preset, a.variants, a.steps, a.threads)), flush=True)
 
