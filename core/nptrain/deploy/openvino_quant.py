@@ -11,7 +11,7 @@ from nptrain.deploy.calibration import CalibrationSet
 from nptrain.deploy.runtime import import_openvino
 from nptrain.errors import UserError
 from nptrain.quiet_library import quiet_library
-from nptrain.deploy.quantize import OPENVINO_FILES
+from nptrain.deploy.quantized_files import OPENVINO_FILES
 
 
 def export_openvino(fp32: Path, out: Path, calib: CalibrationSet, log: Callable[[str], None]) -> dict[str, Any]:
