@@ -39,9 +39,10 @@ def set_spin_env(environ: Optional[dict] = None) -> list[str]:
 
 def spin_env_note(threads: int, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """The note for a run on more than one thread while ``OMP_WAIT_POLICY`` is unset in ``environ``
-    (default ``os.environ``), else None. Both ways in set it whenever torch is not loaded yet
-    (:func:`set_spin_env`), so unset here means torch was imported before nptrain could, and its
-    threads spin."""
+    (default ``os.environ``), else None. ``nptrain run`` and ``nptrain.train`` both set it whenever
+    torch is not loaded yet (:func:`set_spin_env`), so unset here means torch was imported before
+    nptrain could, and its threads spin. (Set after torch loaded, it has no effect and no note: that
+    cannot be seen from here.)"""
     env = os.environ if environ is None else environ
     if threads <= 1 or "OMP_WAIT_POLICY" in env:
         return None
