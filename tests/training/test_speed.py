@@ -213,25 +213,24 @@ def test_python_api_sets_the_wait_policy_unless_torch_came_first():
 def test_train_notes_spinning_threads_after_the_speed_header(small_config, monkeypatch):
     """torch imported first (as here) with OMP_WAIT_POLICY unset: a run on 2 threads says how to avoid spinning."""
     import nptrain
+    import nptrain.training.speed as speed
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    # the run keeps this process's thread count: in a test process whose OpenMP may spin, two threads on a
+    # busy machine would make it slow (test_threads_setting_applied_to_run_and_workers checks they are applied)
+    applied: list[int] = []
+    monkeypatch.setattr(speed, "apply_threads", lambda choice: applied.append(choice.threads))
     old = torch.get_num_threads()
     logs: list[str] = []
-    try:
-        nptrain.train(small_config("environment: {threads: 2}\ntraining: {epochs: 1}\n", name="spin"), log=logs.append)
-    finally:
-        torch.set_num_threads(old)
+    nptrain.train(small_config("environment: {threads: 2}\ntraining: {epochs: 1}\n", name="spin"), log=logs.append)
+    assert applied == [2] and torch.get_num_threads() == old
     header = next(i for i, line in enumerate(logs) if line.startswith("speed: "))
     assert logs[header].endswith("2 threads (environment.threads)")
     assert logs[header + 1] == spin_env_note(2, {})
     assert "OMP_WAIT_POLICY" not in os.environ  # train() did not set it: torch was loaded already
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # set before torch loaded (the user's choice): no note
     logs.clear()
-    try:
-        configure_speed(load_config(small_config("environment: {threads: 2}\n"), []), torch.device("cpu"),
-                        log=logs.append)
-    finally:
-        torch.set_num_threads(old)
+    configure_speed(load_config(small_config("environment: {threads: 2}\n"), []), torch.device("cpu"), log=logs.append)
     assert len(logs) == 1 and logs[0].startswith("speed: ")
 
 
