@@ -1,19 +1,16 @@
 """ONNX export that honours the requested opset and is checked against onnxruntime."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import os
-import warnings
 from pathlib import Path
-from typing import Any, Iterator, Optional
-import logging
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from nptrain.errors import UserError
+from nptrain.quiet_library import quiet_library
 
 TOLERANCE = 1e-4
 DYNAMO_MIN_OPSET = 18  # torch 2.13's dynamo exporter writes opset 18 or newer, never older
@@ -57,7 +54,7 @@ def _export_and_check(model: nn.Module, sample: torch.Tensor, path: Path, *, ops
 
     exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "torchscript"
     try:
-        with _quiet_exporter():
+        with quiet_library("torch.onnx"):  # opset notes, TorchScript deprecation
             if exporter == "dynamo":
                 shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
                 program = torch.onnx.export(model, (sample,), dynamo=True, opset_version=opset,
@@ -87,21 +84,6 @@ def _export_and_check(model: nn.Module, sample: torch.Tensor, path: Path, *, ops
         raise UserError(f"ONNX output differs from PyTorch (max abs diff {res['max_abs_diff']:.3g})")
     return {"opset": written, "exporter": exporter, "dynamic_batch": dynamic_batch,
             "input_name": INPUT_NAME, "output_name": output_name, **res}
-
-
-@contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    """The exporters print and log warnings (opset notes, TorchScript deprecation) the user cannot act on."""
-    log = logging.getLogger("torch.onnx")
-    old_level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        log.setLevel(old_level)
 
 
 def compare_outputs(expected: torch.Tensor, got: torch.Tensor) -> dict[str, Any]:

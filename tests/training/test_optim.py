@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from nptrain.config.loader import load_config
-from nptrain.config.training_section import parse_optimizer, parse_scheduler
+from nptrain.config.section_from_dict import parse_optimizer, parse_scheduler
 from nptrain.modeling.builder import build_model
 from nptrain.training.optim import build_optimizer, lr_factor
 

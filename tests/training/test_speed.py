@@ -14,7 +14,9 @@ import torch
 from nptrain.config.loader import load_config
 from nptrain.training.engine import Trainer, run_training
 from nptrain.training.precision import choose_precision, native_bf16
-from nptrain.training.threads import ContentionWatch, ThreadChoice, choose_threads, physical_cores, set_spin_env
+from nptrain.training.speed import configure_speed
+from nptrain.training.threads import (ContentionWatch, ThreadChoice, choose_threads, physical_cores, set_spin_env,
+                                     spin_env_note)
 
 
 def _best(run_dir: Path) -> float:
@@ -180,6 +182,56 @@ def test_spin_env_is_set_before_torch_and_user_values_win():
     code = ("import sys, nptrain.cli.main, nptrain.cli.cmd_run as r; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_spin_env_note_only_for_spinning_threads():
+    note = spin_env_note(2, {})
+    assert note.startswith("note: torch was imported before nptrain could set OMP_WAIT_POLICY, so this run's 2 threads")
+    assert "set OMP_WAIT_POLICY=PASSIVE in the environment before importing torch" in note
+    assert spin_env_note(1, {}) is None  # one thread: nothing waits for another
+    assert spin_env_note(2, {"OMP_WAIT_POLICY": "ACTIVE"}) is None  # the user chose
+
+
+def test_python_api_sets_the_wait_policy_unless_torch_came_first():
+    """nptrain.train sets OMP_WAIT_POLICY as nptrain run does when torch is not loaded yet, and cannot once
+    it is (OpenMP read it at load): then it leaves it unset, which the speed note below reports."""
+    code = ("import os, sys, nptrain\n"
+            "def attempt():\n"
+            "    try:\n"
+            "        nptrain.train('no-such-config.yaml')\n"
+            "    except nptrain.UserError:\n"
+            "        pass\n"
+            "    return os.environ.pop('OMP_WAIT_POLICY', None)\n"
+            "os.environ.pop('OMP_WAIT_POLICY', None)\n"
+            "first = attempt()\n"
+            "import torch\n"
+            "print(first, attempt())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["PASSIVE", "None"]
+
+
+def test_train_notes_spinning_threads_after_the_speed_header(small_config, monkeypatch):
+    """torch imported first (as here) with OMP_WAIT_POLICY unset: a run on 2 threads says how to avoid spinning."""
+    import nptrain
+    import nptrain.training.speed as speed
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    # the run keeps this process's thread count: in a test process whose OpenMP may spin, two threads on a
+    # busy machine would make it slow (test_threads_setting_applied_to_run_and_workers checks they are applied)
+    applied: list[int] = []
+    monkeypatch.setattr(speed, "apply_threads", lambda choice: applied.append(choice.threads))
+    old = torch.get_num_threads()
+    logs: list[str] = []
+    nptrain.train(small_config("environment: {threads: 2}\ntraining: {epochs: 1}\n", name="spin"), log=logs.append)
+    assert applied == [2] and torch.get_num_threads() == old
+    header = next(i for i, line in enumerate(logs) if line.startswith("speed: "))
+    assert logs[header].endswith("2 threads (environment.threads)")
+    assert logs[header + 1] == spin_env_note(2, {})
+    assert "OMP_WAIT_POLICY" not in os.environ  # train() did not set it: torch was loaded already
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # set before torch loaded (the user's choice): no note
+    logs.clear()
+    configure_speed(load_config(small_config("environment: {threads: 2}\n"), []), torch.device("cpu"), log=logs.append)
+    assert len(logs) == 1 and logs[0].startswith("speed: ")
 
 
 def test_threads_setting_applied_to_run_and_workers(small_config, monkeypatch):

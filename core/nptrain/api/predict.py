@@ -3,7 +3,8 @@
 Classification gives :class:`ClassScores`, segmentation :class:`SegmentationMask` (class ids at the
 image's own size: logits resized back before the argmax), detection :class:`Detections` (boxes in
 the image's own pixels: the inference pipeline's resize/pad geometry inverted). With ``output`` the
-files ``nptrain predict`` writes go there too (see :mod:`nptrain.api.predict_files`).
+files ``nptrain predict`` writes go there too (see :mod:`nptrain.api.predict_files`). The result
+types are defined in :mod:`nptrain.api.prediction_results` and importable from here too.
 """
 from __future__ import annotations
 
@@ -17,62 +18,10 @@ from nptrain.api.runs import Run, run_dir_of
 from nptrain.errors import UserError
 from nptrain.api.evaluate import load_run
 from nptrain.pickles import command_pickles
+from nptrain.api.predict_files import write_predictions
+from nptrain.api.prediction_results import ClassScores, Detections, Prediction, Predictions, SegmentationMask
 
 PathLike = Union[str, Path]
-
-
-@dataclass(frozen=True)
-class ClassScores:
-    image: str
-    top: list[tuple[str, int, float]]  # (class, class id, probability), most probable first (topk of them)
-    probabilities: np.ndarray  # (num_classes,) softmax over every class
-    files: tuple[Path, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return self.top[0][0]
-
-    @property
-    def score(self) -> float:
-        return self.top[0][2]
-
-
-@dataclass(frozen=True)
-class SegmentationMask:
-    image: str
-    mask: np.ndarray  # (H, W) uint8 class ids at the image's own size
-    classes: list[str]
-    files: tuple[Path, ...] = ()
-
-    def shares(self) -> dict[str, float]:
-        """Fraction of the image's pixels per predicted class (classes not predicted left out)."""
-        counts = np.bincount(self.mask.ravel(), minlength=len(self.classes))
-        return {self.classes[i]: float(c) / self.mask.size for i, c in enumerate(counts) if c}
-
-
-@dataclass(frozen=True)
-class Detections:
-    image: str
-    boxes: np.ndarray  # (N, 4) float x1, y1, x2, y2 in the image's own pixels
-    scores: np.ndarray  # (N,)
-    class_ids: np.ndarray  # (N,) int
-    labels: list[str]  # class names of the N boxes
-    files: tuple[Path, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-
-Prediction = Union[ClassScores, SegmentationMask, Detections]
-
-
-class Predictions(list):
-    """The results, one per image in order; ``files`` lists the files written for all of them
-    (``predictions.csv``, ``detections.json``, ...), empty without ``output``."""
-
-    def __init__(self, items: Sequence[Prediction] = (), files: Sequence[Path] = ()) -> None:
-        super().__init__(items)
-        self.files = list(files)
 
 
 def expand_images(items: Sequence[PathLike]) -> list[str]:
@@ -145,9 +94,6 @@ def predict_detection(loaded: Any, model: Any, classes: list[str], paths: list[s
 def _written(loaded: Any, classes: list[str], results: list[Prediction], out: Optional[Path]) -> Predictions:
     if out is None:
         return Predictions(results)
-    # lazy: cycle with api.predict_files
-    from nptrain.api.predict_files import write_predictions
-
     return write_predictions(loaded, classes, results, out)
 
 

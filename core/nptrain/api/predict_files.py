@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from nptrain.api.predict import ClassScores, Detections, Predictions, SegmentationMask
+from nptrain.api.prediction_results import ClassScores, Detections, Predictions, SegmentationMask
 from nptrain.training_io import atomic_write_bytes
 
 LEGEND_ALL_UP_TO = 12  # more classes than this: the overlay legend lists only those predicted

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -56,6 +57,11 @@ def train(config: Union[PathLike, Sequence[PathLike], None] = None,
     last, as ``nptrain run`` does; returns the :class:`Run` it wrote. ``resume`` continues a run
     directory from its last checkpoint (its ``config.yaml`` when ``config`` is None). Under torchrun,
     ranks other than 0 write nothing and get None."""
+    # lazy: layer (README map: api/ may not import training)
+    from nptrain.training.threads import set_spin_env
+
+    if "torch" not in sys.modules:  # as nptrain run does: OpenMP reads its wait policy once, when torch loads
+        set_spin_env()
     # lazy: torch, ruamel; layer (README map: api/ may not import training)
     from nptrain.config.loader import load_config
     from nptrain.modeling.builder import check_buildable

@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, Optional, Union
 
 import attrs
 
+from nptrain.config.hook_kit import ScalarError
 from nptrain.config.ranges import NonNegativeInt, PositiveFloat, Probability
 
 
@@ -61,22 +62,19 @@ class DistillationConfig:
 def register_distillation_hooks(conv: Any) -> None:
     """``teacher`` is a string or a mapping, ``feature_pairs`` ``auto`` or a list: cattrs cannot tell
     these unions apart by itself, so each gets a hook that decides by the value's kind."""
-    # lazy: ruamel
-    from nptrain.config.structure import _ScalarError
-
     def teacher_hook(value: Any, _: Any) -> Teacher:
         if isinstance(value, str) and value:
             return value
         if isinstance(value, Mapping):
             return conv.structure(value, TeacherFiles)
-        raise _ScalarError(f"expected a run directory or {{config: FILE, checkpoint: FILE}}; got {value!r}")
+        raise ScalarError(f"expected a run directory or {{config: FILE, checkpoint: FILE}}; got {value!r}")
 
     def pairs_hook(value: Any, _: Any) -> FeaturePairs:
         if value == "auto":
             return "auto"
         if isinstance(value, list) and value:
             return conv.structure(value, list[FeaturePair])
-        raise _ScalarError(f"expected auto or a non-empty list of {{student: I, teacher: J}}; got {value!r}")
+        raise ScalarError(f"expected auto or a non-empty list of {{student: I, teacher: J}}; got {value!r}")
 
     conv.register_structure_hook_func(lambda tp: tp == Teacher, teacher_hook)
     conv.register_structure_hook_func(lambda tp: tp == FeaturePairs, pairs_hook)

@@ -5,7 +5,7 @@ failed; :func:`structure` walks that tree back to config paths and raises one
 :class:`~nptrain.errors.ConfigError` per problem (several as :class:`~nptrain.errors.ConfigErrors`),
 with a did-you-mean where it helps. Ranges (:mod:`nptrain.config.ranges`) are checked by the hook
 of ``Annotated`` types, and sections whose ``name`` picks a class (optimizer, scheduler) by
-:func:`register_tagged`.
+:func:`~nptrain.config.hook_kit.register_tagged`.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from typing import Any, Literal, Mapping, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
-from cattrs.gen import make_dict_unstructure_fn
 
 from nptrain.config.ranges import Range, range_of
 from nptrain.config.yaml_io import LocatedConfig
 from nptrain.errors import ConfigError, ConfigErrors
 from nptrain.hints import suggest
+from nptrain.config.hook_kit import ScalarError, describe_value
 from nptrain.config.training_section import register_training_hooks
 
 T = TypeVar("T")
@@ -31,40 +31,27 @@ T = TypeVar("T")
 MAX_ERRORS = 5
 
 
-class _ScalarError(TypeError):
-    """A value that is wrong in itself; ``sub`` is a path below the failing field where the
-    problem is (a tagged section's ``name``)."""
-
-    def __init__(self, message: str, sub: tuple = ()) -> None:
-        super().__init__(message)
-        self.sub = sub
-
-
-def _describe(value: Any) -> str:
-    return "nothing (null)" if value is None else repr(value)
-
-
 def _strict_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _ScalarError(f"expected an integer; got {_describe(value)}")
+        raise ScalarError(f"expected an integer; got {describe_value(value)}")
     return value
 
 
 def _strict_float(value: Any, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _ScalarError(f"expected a number; got {_describe(value)}")
+        raise ScalarError(f"expected a number; got {describe_value(value)}")
     return float(value)
 
 
 def _strict_bool(value: Any, _: type) -> bool:
     if not isinstance(value, bool):
-        raise _ScalarError(f"expected true or false; got {_describe(value)}")
+        raise ScalarError(f"expected true or false; got {describe_value(value)}")
     return value
 
 
 def _strict_str(value: Any, _: type) -> str:
     if not isinstance(value, str):
-        raise _ScalarError(f"expected a string; got {_describe(value)}")
+        raise ScalarError(f"expected a string; got {describe_value(value)}")
     return value
 
 
@@ -76,9 +63,9 @@ def _literal_hook(value: Any, tp: Any) -> Any:
     choices = typing.get_args(tp)
     if value in choices and type(value) in {type(c) for c in choices}:
         return value
-    msg = f"expected one of {', '.join(map(str, choices))}; got {_describe(value)}"
+    msg = f"expected one of {', '.join(map(str, choices))}; got {describe_value(value)}"
     near = suggest(value, [str(c) for c in choices]) if isinstance(value, str) else None
-    raise _ScalarError(msg + (f" (did you mean {near!r}?)" if near else ""))
+    raise ScalarError(msg + (f" (did you mean {near!r}?)" if near else ""))
 
 
 def _is_plain_union(tp: Any) -> bool:
@@ -111,37 +98,8 @@ def _ranged_hook(value: Any, tp: Any) -> Any:
     bounds: Range = range_of(tp)  # type: ignore[assignment]
     if bounds.violated_by(out):
         noun = {int: "an integer", float: "a number", list: "a list"}.get(_kind(base), "a value")
-        raise _ScalarError(f"expected {noun} {bounds.describe()}; got {_describe(value)}")
+        raise ScalarError(f"expected {noun} {bounds.describe()}; got {describe_value(value)}")
     return out
-
-
-def register_tagged(conv: cattrs.Converter, union: Any, table: dict[str, type], what: str) -> None:
-    """Structure ``union`` (attrs classes with a ``name`` field) by the mapping's ``name``: the class
-    ``table[name]`` takes the whole mapping, so its fields and ranges are checked like any section's."""
-
-    def hook(value: Any, _: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise _ScalarError(f"expected a mapping with a name ({', '.join(table)}); got {_describe(value)}")
-        name = value.get("name")
-        cls = table.get(name.lower()) if isinstance(name, str) else None
-        if cls is None:
-            near = suggest(name, list(table)) if isinstance(name, str) else None
-            hint = f" (did you mean {near!r}?)" if near else f"; choose from {', '.join(table)}"
-            raise _ScalarError(f"unknown {what} {name!r}{hint}" if name is not None else
-                               f"{what} needs a name; choose from {', '.join(table)}", sub=("name",))
-        return conv.structure({**value, "name": name.lower()}, cls)
-
-    conv.register_structure_hook_func(lambda tp: tp == union, hook)
-    for cls in table.values():  # written back (config show, a run's config.yaml) with the name first
-        conv.register_unstructure_hook(cls, _name_first(make_dict_unstructure_fn(cls, conv)))
-
-
-def _name_first(inner: Any) -> Any:
-    def unstructure(obj: Any) -> dict:
-        out = inner(obj)
-        return {"name": out.pop("name"), **out}
-
-    return unstructure
 
 
 def _plain_union_hook(value: Any, tp: Any) -> Any:
@@ -164,7 +122,7 @@ def _plain_union_hook(value: Any, tp: Any) -> Any:
              bool: "true or false"}
     words = [", ".join(map(repr, typing.get_args(m))) if _is_literal(m) else names.get(k, str(k))
              for m, k in zip(members, kinds)]
-    raise _ScalarError(f"expected {' or '.join(words)}; got {_describe(value)}")
+    raise ScalarError(f"expected {' or '.join(words)}; got {describe_value(value)}")
 
 
 def _mapping_only(conv: cattrs.Converter):
@@ -179,7 +137,7 @@ def _mapping_only(conv: cattrs.Converter):
 
         def hook(value: Any, tp: Any) -> Any:
             if not isinstance(value, Mapping):
-                raise _ScalarError(f"expected a mapping with fields {names}; got {_describe(value)}")
+                raise ScalarError(f"expected a mapping with fields {names}; got {describe_value(value)}")
             return inner(value, tp)
 
         return hook
@@ -228,7 +186,7 @@ def structure_errors(data: Any, cls: type[T], *, cfg: LocatedConfig, base: tuple
         data = {}
     if attrs.has(cls) and not isinstance(data, dict):
         names = ", ".join(f.name for f in attrs.fields(cls))
-        return None, [cfg.error(base, f"expected a mapping with fields {names}; got {_describe(data)}")]
+        return None, [cfg.error(base, f"expected a mapping with fields {names}; got {describe_value(data)}")]
     try:
         return CONVERTER.structure(data, cls), []
     except Exception as exc:  # cattrs wraps everything in exception groups
@@ -277,7 +235,7 @@ def _explain(path: tuple, leaf: BaseException, cfg: LocatedConfig) -> list[Confi
     if isinstance(leaf, KeyError) or (isinstance(leaf, Exception) and "missing" in str(leaf).lower() and "required" in str(leaf).lower()):
         name = str(leaf).strip("'\"")
         return [cfg.error(path, f"required field {name!r} is missing", value=False)]
-    if isinstance(leaf, _ScalarError):
+    if isinstance(leaf, ScalarError):
         return [cfg.error(path, str(leaf))]
     if isinstance(leaf, (TypeError, ValueError)) and "argument" in str(leaf):
         return [cfg.error(path, f"invalid value: {leaf}")]
@@ -287,8 +245,8 @@ def _explain(path: tuple, leaf: BaseException, cfg: LocatedConfig) -> list[Confi
     field = re.match(r"'(\w+)' must be", str(leaf))
     if field and isinstance(value, dict) and field.group(1) in value:
         path, value = path + (field.group(1),), value[field.group(1)]
-        return [cfg.error(path, f"invalid value {_describe(value)}: {str(leaf).rsplit(':', 1)[0].split(' ', 1)[1]}")]
-    return [cfg.error(path, f"invalid value {_describe(value)}: {leaf}")]
+        return [cfg.error(path, f"invalid value {describe_value(value)}: {str(leaf).rsplit(':', 1)[0].split(' ', 1)[1]}")]
+    return [cfg.error(path, f"invalid value {describe_value(value)}: {leaf}")]
 
 
 def _lookup(data: Any, path: tuple) -> Any:

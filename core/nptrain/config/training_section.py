@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Optional, Union
 import attrs
 
 from nptrain.config.distillation_section import DistillationConfig
+from nptrain.config.hook_kit import register_tagged
 from nptrain.config.ranges import NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Range
 from nptrain.config.distillation_section import register_distillation_hooks
 
@@ -140,29 +141,7 @@ class TrainingConfig:
 
 def register_training_hooks(conv) -> None:
     """Teach ``conv`` to pick the optimizer and scheduler class by ``name``."""
-    # lazy: cycle with config.structure
-    from nptrain.config.structure import register_tagged
-
     register_tagged(conv, OptimizerConfig, OPTIMIZERS, "optimizer")
     register_tagged(conv, SchedulerConfig, SCHEDULERS, "scheduler")
 
     register_distillation_hooks(conv)
-
-
-def parse_optimizer(raw: dict) -> OptimizerConfig:
-    """A raw ``training.optimizer`` mapping as its record (for tests and scripts; configs go through
-    ``load_config``). Errors are unlocated :class:`~nptrain.errors.ConfigError`."""
-    return _parse(raw, "optimizer")
-
-
-def parse_scheduler(raw: dict) -> SchedulerConfig:
-    return _parse(raw, "scheduler")
-
-
-def _parse(raw: dict, section: str):
-    # lazy: ruamel; cycle with config.structure
-    from nptrain.config.structure import structure
-    from nptrain.config.yaml_io import LocatedConfig
-
-    where = LocatedConfig(data={"training": {section: raw}}, files=["<dict>"])
-    return getattr(structure({section: raw}, TrainingConfig, cfg=where, base=("training",)), section)

@@ -2,34 +2,16 @@
 post-training quantization on the same calibration images (when nncf is installed)."""
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from nptrain.deploy.calibration import CalibrationSet
 from nptrain.deploy.runtime import import_openvino
 from nptrain.errors import UserError
-from nptrain.deploy.quantize import OPENVINO_FILES
-
-
-@contextlib.contextmanager
-def _quiet():
-    """NNCF prints progress bars and logs per statistic; the report says what matters."""
-    nncf_log = logging.getLogger("nncf")
-    old = nncf_log.level
-    nncf_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        nncf_log.setLevel(old)
+from nptrain.quiet_library import quiet_library
+from nptrain.deploy.quantized_files import OPENVINO_FILES
 
 
 def export_openvino(fp32: Path, out: Path, calib: CalibrationSet, log: Callable[[str], None]) -> dict[str, Any]:
@@ -58,7 +40,7 @@ def export_openvino(fp32: Path, out: Path, calib: CalibrationSet, log: Callable[
             log("note: nncf is not installed: OpenVINO int8 skipped (pip install nncf)")
         if nncf is not None:
             data = list(calib.arrays())
-            with _quiet():
+            with quiet_library("nncf"):  # progress bars and a log line per statistic
                 quantized = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data))
             ov.save_model(quantized, str(work / OPENVINO_FILES["int8"]), compress_to_fp16=False)
             done.append("int8")

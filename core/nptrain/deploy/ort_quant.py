@@ -1,18 +1,15 @@
 """Post-training static int8 quantization of an fp32 ONNX file with onnxruntime's tools (QDQ)."""
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import tempfile
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 from nptrain.deploy.calibration import CalibrationSet
 from nptrain.errors import UserError
+from nptrain.quiet_library import quiet_library
 
 METHODS = ("minmax", "entropy", "percentile")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
@@ -35,18 +32,8 @@ def _reader(calib: CalibrationSet, input_name: str):
     return Reader()
 
 
-@contextlib.contextmanager
-def _quiet():
-    """onnxruntime's quantizer logs and warns per node; the report says what matters."""
-    root = logging.getLogger()
-    old = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(old)
+# onnxruntime's quantizer logs (on the root logger) and warns per node; the report says what matters
+ORT_LOGGER = ""
 
 
 def preprocess(src: Path, dst: Path) -> dict[str, Any]:
@@ -56,12 +43,12 @@ def preprocess(src: Path, dst: Path) -> dict[str, Any]:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:
-        with _quiet():
+        with quiet_library(ORT_LOGGER):
             quant_pre_process(str(src), str(dst))
         return {"symbolic_shape_inference": True, "optimization": True, "onnx_shape_inference": True}
     except Exception as first:  # noqa: BLE001 - fall back, record why
         try:
-            with _quiet():
+            with quiet_library(ORT_LOGGER):
                 quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
             return {"symbolic_shape_inference": False, "optimization": True, "onnx_shape_inference": True,
                     "note": f"symbolic shape inference failed ({type(first).__name__}); skipped"}
@@ -95,7 +82,7 @@ def quantize_onnx(fp32: Path, out_file: Path, calib: CalibrationSet, *, method: 
         input_name = graph.input[0].name
         partial = Path(tmp) / "int8.onnx"
         try:
-            with _quiet():
+            with quiet_library(ORT_LOGGER):
                 quantize_static(str(prep), str(partial), _reader(calib, input_name), quant_format=QuantFormat.QDQ,
                                 per_channel=per_channel, reduce_range=reduce_range,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,

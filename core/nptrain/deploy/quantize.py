@@ -17,10 +17,8 @@ from nptrain.run_files import read_run_json
 from nptrain.deploy.cpu import cpu_info
 from nptrain.training_io import atomic_write_bytes
 from nptrain.deploy.report import write_report
+from nptrain.deploy.quantized_files import ONNX_INT8, OPENVINO_DIR, OPENVINO_FILES
 
-ONNX_INT8 = "model_int8.onnx"
-OPENVINO_DIR = "openvino"
-OPENVINO_FILES = {"fp32": "model_fp32.xml", "fp16": "model_fp16.xml", "int8": "model_int8.xml"}
 DEFAULT_CALIB = 128
 
 
@@ -173,7 +171,7 @@ def quantize(target: str, opts: QuantizeOptions, log: Callable[[str], None] = pr
         log(f"int8 ONNX: {src.out / ONNX_INT8} ({_mib(src.out / ONNX_INT8):.2f} MiB, fp32 {_mib(src.fp32):.2f} MiB); "
             f"int8 ops {_ops(info['ops']['int8'])}; kept in float {_ops(info['ops']['float']) or 'none'}")
     else:
-        # lazy: cycle with deploy.openvino_quant
+        # lazy: numpy
         from nptrain.deploy.openvino_quant import export_openvino
 
         info = export_openvino(src.fp32, src.out / OPENVINO_DIR, calib, log)

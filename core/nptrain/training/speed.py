@@ -12,7 +12,7 @@ from torch import nn
 from nptrain.config.loader import LoadedConfig
 from nptrain.training.memory_format import choose_memory_format
 from nptrain.training.precision import Precision, choose_precision
-from nptrain.training.threads import ThreadChoice, apply_threads, choose_threads
+from nptrain.training.threads import ThreadChoice, apply_threads, choose_threads, spin_env_note
 
 
 @attrs.define
@@ -37,7 +37,8 @@ class Speed:
 
 def configure_speed(loaded: LoadedConfig, device: torch.device, *, ranks_here: int = 1,
                     plugins: Any = None, log: Callable[[str], None] = print) -> Speed:
-    """Decide and apply (threads) the speed settings; log the header line."""
+    """Decide and apply (threads) the speed settings; log the header line, and on a CPU a note when
+    torch loaded with its threads spinning (:func:`~nptrain.training.threads.spin_env_note`)."""
     env, tr = loaded.run.environment, loaded.run.training
     threads = choose_threads(env.threads, ranks_here=ranks_here)
     if device.type == "cpu":
@@ -45,4 +46,7 @@ def configure_speed(loaded: LoadedConfig, device: torch.device, *, ranks_here: i
     fmt, why = choose_memory_format(loaded, plugins)
     speed = Speed(threads, choose_precision(tr.mixed_precision, device), fmt, why, bool(env.compile))
     log(speed.header())
+    spin_note = spin_env_note(threads.threads) if device.type == "cpu" else None
+    if spin_note:
+        log(spin_note)
     return speed

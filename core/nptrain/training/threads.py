@@ -11,12 +11,14 @@ thread (docs/benchmarks.md#threads-on-a-busy-machine). What collapses under load
 
 Spinning: OpenMP worker threads by default spin-wait after each parallel region, burning the CPU
 another process needs. ``nptrain run`` sets ``OMP_WAIT_POLICY=PASSIVE`` (unless the environment
-already sets it) before torch loads, since OpenMP reads it only once at start-up.
+already sets it) before torch loads, since OpenMP reads it only once at start-up; ``nptrain.train``
+does the same when torch is not imported yet. Where it was (a notebook or script that imported torch
+first), nothing can change the policy any more: :func:`spin_env_note` tells the user how to.
 """
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 import attrs
 
@@ -33,6 +35,20 @@ def set_spin_env(environ: Optional[dict] = None) -> list[str]:
             env[key] = value
             done.append(key)
     return done
+
+
+def spin_env_note(threads: int, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The note for a run on more than one thread while ``OMP_WAIT_POLICY`` is unset in ``environ``
+    (default ``os.environ``), else None. ``nptrain run`` and ``nptrain.train`` both set it whenever
+    torch is not loaded yet (:func:`set_spin_env`), so unset here means torch was imported before
+    nptrain could, and its threads spin. (Set after torch loaded, it has no effect and no note: that
+    cannot be seen from here.)"""
+    env = os.environ if environ is None else environ
+    if threads <= 1 or "OMP_WAIT_POLICY" in env:
+        return None
+    return (f"note: torch was imported before nptrain could set OMP_WAIT_POLICY, so this run's {threads} threads "
+            "spin-wait, which slows it and the other processes on a shared machine; there, set "
+            "OMP_WAIT_POLICY=PASSIVE in the environment before importing torch (docs/training.md#speed)")
 
 
 def usable_cpus() -> list[int]:
