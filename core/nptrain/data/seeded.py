@@ -57,7 +57,10 @@ class SeededDataset(Dataset):
         index, seed = item if isinstance(item, tuple) else (item, 0)
         decoded = self.cache[index] if self.cache is not None else self.decode(index)
         image, target = self.image_and_target(index, decoded)
-        image = image.float().div_(255.0)
+        # a Compose keeps uint8 through its leading geometric transforms and returns float in [0, 1];
+        # any other callable gets the float image it always got
+        if not getattr(self.transform, "takes_uint8", False):
+            image = image.float().div_(255.0)
         if self.transform is not None:
             gen = torch.Generator().manual_seed(seed)
             image, target = self.transform(image, target, gen)
