@@ -177,7 +177,8 @@ class _Cached(SeededDataset):
 
 
 def test_dataset_hands_cached_uint8_to_compose_and_float_to_other_callables():
-    tf, _ = build_transforms(parse_transforms([{"name": "resize", "size": 40}], "train", "classification"))
+    tf, _ = build_transforms(parse_transforms([{"name": "randomhorizontalflip", "p": 1.0}, {"name": "resize", "size": 40}],
+                                              "train", "classification"))
     ds = _Cached([0], ["a"], tf)
     ds.cache_images()
     assert ds.cache[0].dtype == torch.uint8
@@ -189,3 +190,60 @@ def test_dataset_hands_cached_uint8_to_compose_and_float_to_other_callables():
     assert plain.seen == [torch.float32] and plain.max <= 1.0
     image, _ = _Cached([0], ["a"])[0]  # no transform at all: float in [0, 1]
     assert image.dtype == torch.float32 and torch.equal(image, _photo().float() / 255)
+
+
+# --- the leading resize applied once, when the cache is filled ---------------------------------------
+
+class _Segs(SeededDataset):
+    """Real photos (crops of two sizes) with brightness masks, boxes and an index-dependent label."""
+
+    def decode(self, index: int):
+        image = _photo(96, 128) if index % 2 else _photo(80, 72)
+        return image, _target(image)
+
+    def image_and_target(self, index: int, decoded):
+        image, target = decoded
+        return image, {**target, "mask": target["mask"].clone(), "label": index}
+
+    def finish(self, image, target):
+        target["image_size"] = torch.tensor(image.shape[-2:])  # modifies what it is given, as detection's does
+        return target
+
+
+@pytest.mark.parametrize("entries", [
+    [{"name": "resize", "size": [48, 64]}, {"name": "randomresizedcrop", "size": 40, "scale": [0.3, 1.0]},
+     {"name": "randomhorizontalflip"}, {"name": "colorjitter", "brightness": 0.3}, {"name": "normalize"}],
+    [{"name": "resize", "size": 40, "resize_criteria": "short", "interpolation": "nearest"},
+     {"name": "randomcrop", "size": 36}],
+    [{"name": "resize", "size": [30, 30]}],
+])
+def test_cached_leading_resize_gives_identical_samples(entries):
+    tf, _ = build_transforms(parse_transforms(entries, "train", "segmentation"))
+    cached, uncached = _Segs(range(4), ["a", "b", "c"], tf), _Segs(range(4), ["a", "b", "c"], tf)
+    cached.cache_images()
+    assert all(type(entry).__name__ == "Resized" for entry in cached.cache)
+    assert cached.cache[0].target["mask"].dtype == torch.uint8  # kept compact
+    for epoch in range(2):  # the second pass shows the cache was not modified by the first
+        for index in range(4):
+            seed = 1000 * epoch + index
+            a_img, a_t = cached[(index, seed)]
+            b_img, b_t = uncached[(index, seed)]
+            assert torch.equal(a_img, b_img) and a_img.dtype == torch.float32
+            assert a_t.keys() == b_t.keys()
+            for key in a_t:
+                same = torch.equal(a_t[key], b_t[key]) if isinstance(a_t[key], torch.Tensor) else a_t[key] == b_t[key]
+                assert same and type(a_t[key]) is type(b_t[key]), key
+            assert a_t["mask"].dtype == torch.long
+
+
+def test_resize_is_not_cached_when_bicubic_first_random_or_a_large_upscale():
+    for entries in ([{"name": "resize", "size": 40, "interpolation": "bicubic"}],  # runs in float: 4x the memory
+                    [{"name": "randomresizedcrop", "size": 40}],                    # random: cannot be cached
+                    [{"name": "resize", "size": [400, 400]}]):                      # 64x the photo's pixels
+        tf, _ = build_transforms(parse_transforms(entries, "train", "segmentation"))
+        ds = _Segs(range(2), ["a", "b", "c"], tf)
+        ds.cache_images()
+        assert [type(entry).__name__ for entry in ds.cache] == ["tuple", "tuple"], entries
+        image, target = ds[(1, 3)]
+        side = entries[0]["size"] if isinstance(entries[0]["size"], int) else entries[0]["size"][0]
+        assert image.shape[-2:] == target["mask"].shape == (side, side)

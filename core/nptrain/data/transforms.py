@@ -308,6 +308,19 @@ class Compose:
 
     def __init__(self, transforms: list[Transform]) -> None:
         self.transforms = transforms
+        self._tail: Optional[Compose] = None
+
+    def leading_resize(self) -> Optional["Resize"]:
+        """The first transform when it is a resize that runs on uint8: it draws nothing from the
+        generator, so a cache may apply it once (see ``SeededDataset.cache_images``)."""
+        first = self.transforms[0] if self.transforms else None
+        return first if isinstance(first, Resize) and first.accepts_uint8 else None
+
+    def after_leading_resize(self) -> "Compose":
+        """The pipeline without its :meth:`leading_resize` (built once)."""
+        if self._tail is None:
+            self._tail = Compose(self.transforms[1:])
+        return self._tail
 
     def __call__(self, image: torch.Tensor, target: Target, gen: torch.Generator) -> tuple[torch.Tensor, Target]:
         for t in self.transforms:
