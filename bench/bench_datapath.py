@@ -73,6 +73,11 @@ def _config(tmp: Path, workload: str) -> tuple[str, int]:
     return text.replace("environment:\n", "environment:\n  cache_data: true\n"), 2
 
 
+def train_model(text: str) -> str:
+    """The preset named in a workload's config."""
+    return text.split("model:\n")[1].split("name: ")[1].split("\n")[0].strip()
+
+
 class FloatFirst:
     """The pipeline handed float images in [0, 1]: no ``takes_uint8``, so the dataset converts first."""
 
@@ -107,12 +112,30 @@ def _one_pass(ds, batch: int) -> float:
     return time.perf_counter() - t0
 
 
+def _one_epoch_of_training(ds, batch: int, model: torch.nn.Module, opt: torch.optim.Optimizer) -> float:
+    """A training epoch (forward, cross-entropy, backward, AdamW) fed by ``ds``'s loader (classification)."""
+    from nptrain.data.loader import make_loader
+
+    loader = make_loader(ds, batch_size=batch, shuffle=True, seed=0, num_workers=0)
+    model.train()
+    t0 = time.perf_counter()
+    for images, target in loader:
+        loss = torch.nn.functional.cross_entropy(model(images), target["label"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="+", default=["quickstart", "cls320", "seg512"],
                     choices=["quickstart", "cls320", "seg512"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train", action="store_true",
+                    help="time training epochs of the workload's model fed by each variant instead of the loader alone "
+                         "(classification workloads)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -129,14 +152,23 @@ def main() -> None:
             variants = _variants(train)
             times: dict[str, list[float]] = {name: [] for name in variants}
             window = CpuWindow.start()
+            if args.train:
+                import nptrain
+
+                torch.manual_seed(0)
+                model = nptrain.create_model(train_model(text), num_classes=len(train.classes))
+                opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+                _one_epoch_of_training(variants["float"], batch, model, opt)  # warm-up
             for _ in range(args.rounds):
                 for name, ds in variants.items():
-                    times[name].append(_one_pass(ds, batch))
+                    times[name].append(_one_epoch_of_training(ds, batch, model, opt) if args.train
+                                       else _one_pass(ds, batch))
             foreign = window.stop()["foreign_cpu_frac"]
             base = statistics.median(times["float"])
             for name, values in times.items():
                 med = statistics.median(values)
-                print(f"{workload} {name:>20}: {len(train) / med:8.1f} img/s (median of {args.rounds} passes over "
+                what = "training epochs" if args.train else "loader passes"
+                print(f"{workload} {name:>20}: {len(train) / med:8.1f} img/s (median of {args.rounds} {what} over "
                       f"{len(train)} images, {med:.3f} s) -> {base / med:.2f}x float")
             print(f"{workload}: foreign_cpu_frac {foreign if foreign is None else round(foreign, 2)}, "
                   f"{args.threads} thread(s)")
