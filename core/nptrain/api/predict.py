@@ -111,7 +111,7 @@ def _each_image(loaded: Any, paths: list[str], identity: bool = False):
         raw = read_image(Path(path))
         # detection carries the identity affine through the pipeline to learn how it moved the picture
         target = {"affine": torch.tensor([1.0, 1.0, 0.0, 0.0])} if identity else {}
-        image, target = transform(raw, target, gen)  # Compose takes uint8, as the datasets hand it
+        image, target = transform(raw.float().div(255.0), target, gen)
         yield path, raw, image, target
 
 

@@ -1,21 +1,11 @@
 """Tensor transforms configured by ``augmentation.train`` / ``augmentation.inference``.
 
-Every transform is called as ``t(image, target, gen) -> (image, target)`` where ``image`` is a
-``(C, H, W)`` tensor, ``target`` a dict (``label`` for classification,
+Every transform is called as ``t(image, target, gen) -> (image, target)`` where ``image`` is a float
+``(C, H, W)`` tensor in [0, 1] (until ``normalize``), ``target`` a dict (``label`` for classification,
 ``mask`` ``(H, W)`` long for segmentation, ``boxes``/``classes`` for detection) and ``gen`` a
 ``torch.Generator`` owned by the caller. Geometry is applied to the mask (nearest interpolation) and
 to boxes (:mod:`nptrain.data.box_geometry`) as well, so every task shares this code. Randomness only comes from ``gen``: the caller seeds it from (seed, epoch, sample index),
 which makes augmentation independent of worker count and exactly reproducible on resume.
-
-Images enter a :class:`Compose` as uint8 (0-255, as decoded and cached) or float in [0, 1]. The geometric
-transforms that say ``accepts_uint8`` (crop, flip, pad, and resizes other than bicubic) work on uint8
-as it is: fewer bytes to move, and torch's uint8 bilinear resampling is several times faster than the
-float one. Compose converts to float in [0, 1] at the first transform that does not accept uint8
-(colour jitter, normalize, bicubic resizes, any plugin's transform) or at the end, so every later
-transform and the model see the float image they always did. Against an all-float pipeline a uint8
-bilinear resize differs by less than one level (1/255) per pixel and each further resize can add as
-much; nearest, crops, flips and pads are exact (a pad's ``fill`` is rounded to a level). Masks and boxes
-take the same path whatever the image's dtype.
 
 ``mixing`` (mixup/cutmix) is not per-sample: it is returned separately and applied to whole batches.
 
@@ -75,7 +65,7 @@ def _resize(image: torch.Tensor, target: Target, hw: tuple[int, int], mode: str)
         image = F.interpolate(image[None], size=hw, mode="nearest-exact" if mode == "nearest" else mode,
                               antialias=antialias,
                               **({"align_corners": False} if mode in ("bilinear", "bicubic") else {}))[0]
-        if mode == "bicubic":  # overshoots; only float reaches here (bicubic does not accept uint8)
+        if mode == "bicubic":
             image = image.clamp(0, 1)
     if "mask" in target and tuple(target["mask"].shape[-2:]) != hw:
         # class ids are never blended: masks always take the nearest source pixel
@@ -93,17 +83,8 @@ def _crop(image: torch.Tensor, target: Target, top: int, left: int, h: int, w: i
     return image, target
 
 
-class GeometryOnUint8:
-    """A transform that moves pixels without computing new values from them (or resamples through torch's
-    uint8 bilinear kernel, within one level of float): :class:`Compose` may hand it uint8 images."""
-
-    @property
-    def accepts_uint8(self) -> bool:
-        return getattr(self, "interpolation", "bilinear") != "bicubic"
-
-
 @attrs.define(kw_only=True)
-class Resize(ResizeParams, FromParams, GeometryOnUint8):
+class Resize(ResizeParams, FromParams):
     def __call__(self, image, target, gen):
         h, w = image.shape[-2:]
         if isinstance(self.size, int) and self.resize_criteria in ("short", "long"):
@@ -118,7 +99,7 @@ class Resize(ResizeParams, FromParams, GeometryOnUint8):
 
 
 @attrs.define(kw_only=True)
-class RandomResizedCrop(RandomResizedCropParams, FromParams, GeometryOnUint8):
+class RandomResizedCrop(RandomResizedCropParams, FromParams):
     def __call__(self, image, target, gen):
         h, w = image.shape[-2:]
         area = h * w
@@ -139,7 +120,7 @@ class RandomResizedCrop(RandomResizedCropParams, FromParams, GeometryOnUint8):
 
 
 @attrs.define(kw_only=True)
-class RandomFlip(FlipParams, FromParams, GeometryOnUint8):
+class RandomFlip(FlipParams, FromParams):
     dim: int = -1  # -1 horizontal, -2 vertical (set by the subclass, not by users)
 
     def __call__(self, image, target, gen):
@@ -202,7 +183,7 @@ class Normalize(NormalizeParams, FromParams):
 
 
 @attrs.define(kw_only=True)
-class CenterCrop(CenterCropParams, FromParams, GeometryOnUint8):
+class CenterCrop(CenterCropParams, FromParams):
     mask_fill: int = 255  # set from data.ignore_index by build_transforms
 
     def __call__(self, image, target, gen):
@@ -213,14 +194,9 @@ class CenterCrop(CenterCropParams, FromParams, GeometryOnUint8):
 
 
 @attrs.define(kw_only=True)
-class Pad(PadParams, FromParams, GeometryOnUint8):
+class Pad(PadParams, FromParams):
     center: bool = False  # pad evenly on both sides (CenterCrop's use; not a config field)
     mask_fill: int = 255  # set from data.ignore_index: padded pixels carry no label
-
-    @property
-    def accepts_uint8(self) -> bool:
-        # a fill outside [0, 1] (padding a normalized image) has no uint8 level
-        return 0.0 <= self.fill <= 1.0
 
     def __call__(self, image, target, gen):
         h, w = image.shape[-2:]
@@ -233,7 +209,7 @@ class Pad(PadParams, FromParams, GeometryOnUint8):
             pads = (self.padding,) * 4
         if not any(pads):
             return image, target
-        image = F.pad(image, pads, value=round(self.fill * 255) if image.dtype == torch.uint8 else self.fill)
+        image = F.pad(image, pads, value=self.fill)
         if "mask" in target:
             target = {**target, "mask": F.pad(target["mask"], pads, value=self.mask_fill)}
         if geo.has_geometry(target):
@@ -242,12 +218,8 @@ class Pad(PadParams, FromParams, GeometryOnUint8):
 
 
 @attrs.define(kw_only=True)
-class RandomCrop(RandomCropParams, FromParams, GeometryOnUint8):
+class RandomCrop(RandomCropParams, FromParams):
     mask_fill: int = 255  # set from data.ignore_index by build_transforms
-
-    @property
-    def accepts_uint8(self) -> bool:
-        return 0.0 <= self.fill <= 1.0
 
     def __call__(self, image, target, gen):
         ch, cw = _hw(self.size)
@@ -294,40 +266,14 @@ def _beta(alpha: float, gen: torch.Generator) -> float:
 Transform = Callable[[torch.Tensor, Target, torch.Generator], tuple[torch.Tensor, Target]]
 
 
-def to_float(image: torch.Tensor) -> torch.Tensor:
-    """A uint8 image as float in [0, 1]; a float image as it is."""
-    return image.float().div_(255.0) if image.dtype == torch.uint8 else image
-
-
 class Compose:
-    """The per-sample pipeline. Takes a uint8 (0-255) or float ([0, 1]) ``(C, H, W)`` image and always
-    returns float: uint8 stays uint8 through the leading transforms that accept it (see the module
-    docstring) and becomes float at the first one that does not, or at the end."""
-
-    takes_uint8 = True  # what SeededDataset checks before handing over cached uint8 images
-
     def __init__(self, transforms: list[Transform]) -> None:
         self.transforms = transforms
-        self._tail: Optional[Compose] = None
-
-    def leading_resize(self) -> Optional["Resize"]:
-        """The first transform when it is a resize that runs on uint8: it draws nothing from the
-        generator, so a cache may apply it once (see ``SeededDataset.cache_images``)."""
-        first = self.transforms[0] if self.transforms else None
-        return first if isinstance(first, Resize) and first.accepts_uint8 else None
-
-    def after_leading_resize(self) -> "Compose":
-        """The pipeline without its :meth:`leading_resize` (built once)."""
-        if self._tail is None:
-            self._tail = Compose(self.transforms[1:])
-        return self._tail
 
     def __call__(self, image: torch.Tensor, target: Target, gen: torch.Generator) -> tuple[torch.Tensor, Target]:
         for t in self.transforms:
-            if image.dtype == torch.uint8 and not getattr(t, "accepts_uint8", False):
-                image = to_float(image)
             image, target = t(image, target, gen)
-        return to_float(image), target
+        return image, target
 
 
 def build_transforms(entries: Sequence[Any], ignore_index: int = 255) -> tuple[Compose, Optional[Any]]:
