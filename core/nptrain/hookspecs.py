@@ -160,11 +160,6 @@ def nptrain_transforms() -> Iterable[TransformRecord]:
     with the same name are an error naming both distributions. Each entry's keys are validated
     against the record's ``params`` class when the config is loaded.
 
-    A transform is called as ``transform(image, target, generator)`` and gets a float (C, H, W) image
-    in [0, 1]. A purely geometric one may set ``accepts_uint8 = True`` to be handed the image as it is:
-    uint8 (0-255, as decoded) while no float-only transform has run yet, float in [0, 1] after one; it
-    must handle both and keep each in its own range.
-
     No arguments.
 
     Example::
