@@ -67,14 +67,13 @@ class PIDNetLoss(nn.Module):
         mined twice per step). Cross-entropy and the mined probability both come from the one
         log-softmax, and the threshold from a selection rather than a sort of every pixel: at 512x512
         that sort and a second softmax were a visible share of PIDNet's step."""
-        ignore = self.p.ignore_index
-        valid = (target != ignore).reshape(-1)
+        valid = target != self.p.ignore_index
         if not bool(valid.any()):
             return logits.sum() * 0.0  # nothing to learn from; keeps the graph connected
         if log_probs is None:
             log_probs = F.log_softmax(logits, dim=1)
-        index = torch.where(target == ignore, torch.zeros_like(target), target)
-        true_log_prob = log_probs.gather(1, index.unsqueeze(1)).reshape(-1)[valid]
+        index = torch.where(valid, target, torch.zeros_like(target))  # any class id: ignored pixels drop out below
+        true_log_prob = log_probs.gather(1, index.unsqueeze(1)).reshape(-1)[valid.reshape(-1)]
         with torch.no_grad():
             prob = true_log_prob.exp()
             kth = prob.kthvalue(min(self.p.ohem_min_kept, prob.numel() - 1) + 1).values
