@@ -2,7 +2,6 @@
 written one PNG each per validation, and val_samples.png draws up to 32 of those same samples."""
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np

@@ -2,11 +2,9 @@
 single-process evaluation of those weights."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch

@@ -18,10 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # lazy: torch, safetensors
-    from safetensors.torch import save_file
-
+    # lazy: torch
     from nptrain.convert import convert_checkpoint
+
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise UserError(f"output must end in .safetensors, got {out}")

@@ -23,7 +23,7 @@ import torch
 from nptrain.config.sections import DataConfig, SplitPath
 from nptrain.data.datasets import _resolve, load_id_mapping, read_image
 from nptrain.data.seeded import SeededDataset
-from nptrain.detection.formats import DetectionSample, load_coco, load_yolo
+from nptrain.detection.formats import load_coco, load_yolo
 from nptrain.errors import UserError
 from nptrain.data.image_io import image_size
 

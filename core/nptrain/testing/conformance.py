@@ -15,7 +15,6 @@ returned class may add tests).
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
 

@@ -6,8 +6,6 @@ counter, so in deterministic mode a resumed run ends bit-identical to an uninter
 """
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 import sys
 import time
