@@ -10,6 +10,7 @@ from torch import nn
 from nptrain.checkpoint_spec import CheckpointSpec
 from nptrain.convert import convert_checkpoint, load_source_state_dict
 from nptrain.errors import UserError
+from nptrain.netspresso_weights import netspresso_state
 
 
 @attrs.define
@@ -20,9 +21,10 @@ class LoadReport:
     # parts (neck, head) left at initialisation because the checkpoint is another task's network
     fresh_parts: list[str] = attrs.Factory(list)
     backbone_tensors: int = 0
+    layout: str = ""  # "NetsPresso Trainer" when the file was recognised as that layout and renamed
 
     def lines(self) -> list[str]:
-        out = []
+        out = [f"{self.layout} checkpoint layout recognised and mapped onto this model"] if self.layout else []
         if self.fresh_parts:
             verb = "start" if len(self.fresh_parts) > 1 else "starts"
             out.append(f"backbone only: {self.backbone_tensors} backbone tensors loaded; "
@@ -83,6 +85,12 @@ def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Option
             return _load_backbone(model, state, source=label)
     else:
         state = load_source_state_dict(path)
+        if set(state) != set(model.state_dict()):
+            mapped = netspresso_state(model, state)
+            if mapped is not None:  # a checkpoint NetsPresso Trainer saved for this architecture
+                report = apply_state_dict(model, mapped, source=label)
+                report.layout = "NetsPresso Trainer"
+                return report
     return apply_state_dict(model, state, source=label)
 
 

@@ -244,18 +244,33 @@ def _valid_logits(run_dir: Path, images: torch.Tensor) -> torch.Tensor:
 
 def test_distillation_pulls_the_student_towards_its_teacher(retrain_yaml, teacher_run, mini_digits, tmp_path):
     """The fast check behind test_distill_proof: one epoch of retraining as retrain.yaml writes it leaves the
-    pruned student closer to its teacher on the validation images (KL, teacher || student) than one
-    epoch of plain retraining from the same seed."""
+    pruned student closer to its teacher (KL, teacher || student, over the 320 mini images through the
+    inference transforms) than one epoch of plain retraining from the same seed, for each of three seeds.
+
+    Each pair differs only in the teacher term (same seed, data order and crops), so a distillation that
+    did nothing would give equal gaps and fail the strict comparison. Measured (2026-12-07, mean ratio of
+    the gaps over seeds 3, 4, 5): float32 0.79 (per seed 0.70, 0.80, 0.88; 1 and 2 threads alike), bf16
+    forced with ``NPTRAIN_NATIVE_BF16=1`` 0.77 (0.67, 0.77, 0.86). One seed on 80 images, as this test was
+    before, read 0.69 here and 0.92 on an AVX512-BF16 machine at one thread: one pair is too noisy to
+    carry a margin, three pairs on four times the images are not."""
     from nptrain.training.distill import kd_logits_loss
     from nptrain.training.setup import build_data
 
-    common = ["training.epochs=1", f"logging.output_dir={tmp_path / 'runs'}"]
-    plain = run_training(load_config([retrain_yaml], common + ["training.distillation=null"]), name="plain",
-                         log=lambda _m: None)
-    distilled = run_training(load_config([retrain_yaml], common), name="distilled", log=lambda _m: None)
-    data = build_data(load_config([retrain_yaml]), need_train=False)
-    images = torch.stack([data.valid[(i, 0)][0] for i in range(len(data.valid))])
-    teacher = _valid_logits(teacher_run, images)
-    gap = {name: float(kd_logits_loss(_valid_logits(run, images), teacher, 1.0))
-           for name, run in (("plain", plain), ("distilled", distilled))}
-    assert gap["distilled"] < 0.8 * gap["plain"], gap
+    images = []
+    for folder in ("train", "valid"):  # inference transforms for both folders
+        data = build_data(load_config([retrain_yaml], [f"data.path.valid.image={mini_digits / folder}"]),
+                          need_train=False)
+        images += [data.valid[(i, 0)][0] for i in range(len(data.valid))]
+    batch = torch.stack(images)
+    teacher = _valid_logits(teacher_run, batch)
+    ratios = []
+    for seed in (3, 4, 5):
+        common = ["training.epochs=1", f"environment.seed={seed}", f"logging.output_dir={tmp_path / 'runs'}"]
+        plain = run_training(load_config([retrain_yaml], common + ["training.distillation=null"]),
+                             name=f"plain-{seed}", log=lambda _m: None)
+        distilled = run_training(load_config([retrain_yaml], common), name=f"distilled-{seed}", log=lambda _m: None)
+        gap = {name: float(kd_logits_loss(_valid_logits(run, batch), teacher, 1.0))
+               for name, run in (("plain", plain), ("distilled", distilled))}
+        assert gap["distilled"] < gap["plain"], (seed, gap)
+        ratios.append(gap["distilled"] / gap["plain"])
+    assert sum(ratios) / len(ratios) < 0.92, ratios

@@ -55,6 +55,26 @@ def test_precision_choice_per_device_and_cpu():
     assert native_bf16({"avx512f", "amx_bf16", "avx512_bf16"}) == expected
 
 
+def test_native_bf16_probe_override(monkeypatch):
+    """NPTRAIN_NATIVE_BF16 decides the probe (so CI reproduces a bf16 machine's numerics on any CPU); the
+    setting still wins (false stays float32); explicit flags are never overridden; a typo is one line."""
+    from nptrain.errors import UserError
+
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("NPTRAIN_NATIVE_BF16", "1")
+    on = choose_precision("auto", cpu)
+    assert on.dtype is torch.bfloat16 and on.describe == "bf16 autocast (NPTRAIN_NATIVE_BF16=1)"
+    assert choose_precision(False, cpu).dtype is None
+    assert native_bf16({"avx2"}) is None  # flags given: the override does not apply
+    monkeypatch.setenv("NPTRAIN_NATIVE_BF16", "0")
+    assert native_bf16() is None
+    assert choose_precision("auto", cpu).describe == "float32: this CPU has no native bf16"
+    assert "emulated" in choose_precision(True, cpu).describe
+    monkeypatch.setenv("NPTRAIN_NATIVE_BF16", "maybe")
+    with pytest.raises(UserError, match=r"NPTRAIN_NATIVE_BF16='maybe': expected 1 .* or 0"):
+        choose_precision("auto", cpu)
+
+
 def _one_step(model: torch.nn.Module, criterion, images, targets, fmt: torch.memory_format):
     model = model.to(memory_format=fmt).train()
     torch.manual_seed(1)  # the same dropout / drop-path draws in both formats

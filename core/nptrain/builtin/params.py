@@ -16,8 +16,14 @@ class FCHeadParams:
 
     num_layers: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     intermediate_channels: PositiveInt = 1024
-    act_type: Activation = "relu"
+    # used between hidden layers only: ~ is fine with num_layers 1 (NetsPresso writes it so)
+    act_type: Optional[Activation] = "relu"
     dropout_prob: Probability = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.act_type is None and self.num_layers > 1:
+            raise ValueError(f"act_type: num_layers {self.num_layers} puts an activation between the linear "
+                             f"layers; name one (e.g. relu, hard_swish), or set num_layers: 1")
 
 
 @attrs.define(kw_only=True)

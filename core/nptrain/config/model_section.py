@@ -15,7 +15,9 @@ class ComponentConfig:
 
     name: str
     params: Optional[dict[str, Any]] = None
-    stage_params: Optional[list[dict[str, Any]]] = None
+    # a mapping per stage for most providers; NetsPresso's block-list families (mobilenetv4, gelan) write a
+    # list per stage, so the shape is the provider's stage class's to check, not this section's
+    stage_params: Optional[list[Any]] = None
 
 
 @attrs.define(kw_only=True)

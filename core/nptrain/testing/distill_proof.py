@@ -65,6 +65,8 @@ class ProofResult:
     plain: list[float]  # per seed: retrained without a teacher
     distilled: list[float]  # per seed: retrained with the unpruned run as teacher
     params: tuple[int, int]  # before, after pruning
+    plain_loss: list[float] = attrs.Factory(list)  # per seed: last epoch's validation cross-entropy
+    distilled_loss: list[float] = attrs.Factory(list)
 
     @property
     def margins(self) -> list[float]:
@@ -72,8 +74,12 @@ class ProofResult:
 
 
 def _top1(run_dir: Path) -> float:
+    return _last(run_dir, "valid_top1_accuracy")
+
+
+def _last(run_dir: Path, key: str) -> float:
     summary = json.loads((run_dir / "summary.json").read_text())
-    return float(summary["last"]["valid_top1_accuracy"])
+    return float(summary["last"][key])
 
 
 def _run(paths: list[str], overrides: list[str], name: str) -> Path:
@@ -114,12 +120,15 @@ def run_proof(work: Path, *, seeds: Sequence[int] = (1,), epochs: int = 2, teach
 
     comp = YAML(typ="safe").load((out / "compression.yaml").read_text())
     pruned = _pruned_top1(retrain)
-    plain, distilled = [], []
+    res = ProofResult(_top1(teacher), pruned, [], [], (comp["params_before"], comp["params_after"]))
     for seed in seeds:
         common = [f"training.epochs={epochs}", f"environment.seed={seed}"]
-        plain.append(_top1(_run(retrain, common + ["training.distillation=null"], f"plain-{seed}")))
-        distilled.append(_top1(_run(retrain, common + list(distill), f"distilled-{seed}")))
-    return ProofResult(_top1(teacher), pruned, plain, distilled, (comp["params_before"], comp["params_after"]))
+        for runs, losses, extra, name in ((res.plain, res.plain_loss, ["training.distillation=null"], "plain"),
+                                          (res.distilled, res.distilled_loss, list(distill), "distilled")):
+            run_dir = _run(retrain, common + extra, f"{name}-{seed}")
+            runs.append(_top1(run_dir))
+            losses.append(_last(run_dir, "valid_loss"))
+    return res
 
 
 def _pruned_top1(retrain: list[str]) -> float:
@@ -157,8 +166,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     mixing=not args.no_mixing)
     print(f"teacher top-1 {res.teacher:.4f}; pruned {res.params[0]:,} -> {res.params[1]:,} parameters, "
           f"top-1 before retraining {res.pruned:.4f}")
-    for seed, p, d in zip(args.seeds, res.plain, res.distilled):
-        print(f"seed {seed}: plain {p:.4f}  distilled {d:.4f}  margin {d - p:+.4f}")
+    for seed, p, d, pl, dl in zip(args.seeds, res.plain, res.distilled, res.plain_loss, res.distilled_loss):
+        print(f"seed {seed}: plain {p:.4f}  distilled {d:.4f}  margin {d - p:+.4f}  "
+              f"validation loss {pl:.4f} -> {dl:.4f} ({dl / pl:.3f}x)")
     m = res.margins
     print(f"mean plain {sum(res.plain) / len(m):.4f}  mean distilled {sum(res.distilled) / len(m):.4f}  "
           f"mean margin {sum(m) / len(m):+.4f}  min {min(m):+.4f}  over {len(m)} seeds")

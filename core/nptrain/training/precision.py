@@ -7,17 +7,26 @@
   AMD Zen 4+), float32 elsewhere, CUDA included (set ``true`` there for float16).
 * ``false``: float32.
 
+``NPTRAIN_NATIVE_BF16`` overrides the CPU probe (not the setting): ``1`` treats the CPU as one with native
+bf16, so that ``auto`` runs bf16 autocast (emulated, slower, on a CPU without it): the numerics of an
+AVX512-BF16 / AMX machine, reproduced on any CPU (CI runs the training tests so); ``0`` treats it as one
+without, so that ``auto`` stays float32 where an fp32 machine's results are wanted.
+
 bf16 needs no gradient scaler: it has float32's exponent range, so gradients do not underflow.
 """
 from __future__ import annotations
 
+import os
 from typing import Optional, Union
 
 import attrs
 import torch
 
+from nptrain.errors import UserError
+
 # /proc/cpuinfo flags that mean the CPU computes bf16 dot products in hardware (oneDNN uses them)
 NATIVE_BF16_FLAGS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
+PROBE_OVERRIDE = "NPTRAIN_NATIVE_BF16"
 
 
 @attrs.frozen
@@ -50,7 +59,12 @@ def native_bf16(flags: Optional[set[str]] = None) -> Optional[str]:
     """The name of the CPU's native bf16 unit (``"AMX"``, ``"AVX512-BF16"``), or None without one.
 
     Both checks must agree: the CPU flags (torch's own ``_is_mkldnn_bf16_supported`` is also true on
-    plain AVX512 CPUs, where oneDNN emulates bf16 more slowly than float32) and oneDNN's support."""
+    plain AVX512 CPUs, where oneDNN emulates bf16 more slowly than float32) and oneDNN's support.
+    Without ``flags`` (the real probe), ``NPTRAIN_NATIVE_BF16=1`` / ``0`` decides instead."""
+    if flags is None:
+        forced = probe_override()
+        if forced is not None:
+            return forced or None
     flags = cpu_flags() if flags is None else flags
     if not flags:
         return None
@@ -63,6 +77,19 @@ def native_bf16(flags: Optional[set[str]] = None) -> Optional[str]:
         if flag in flags:
             return unit
     return None
+
+
+def probe_override() -> Optional[str]:
+    """``NPTRAIN_NATIVE_BF16`` read: a unit name when set to 1 (bf16 as if native), ``""`` when 0 (as if
+    absent), None when unset; any other value is a one-line error naming the variable."""
+    value = os.environ.get(PROBE_OVERRIDE, "").strip()
+    if not value:
+        return None
+    if value in ("1", "true", "yes"):
+        return f"{PROBE_OVERRIDE}=1"
+    if value in ("0", "false", "no"):
+        return ""
+    raise UserError(f"{PROBE_OVERRIDE}={value!r}: expected 1 (treat this CPU as having native bf16) or 0 (as not)")
 
 
 def choose_precision(setting: Union[bool, str], device: torch.device, *,

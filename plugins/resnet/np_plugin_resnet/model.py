@@ -4,6 +4,9 @@ Submodules are ConvNormAct (``conv``/``norm``/``act``) so pruning tools see conv
 forward has no shape-dependent control flow (fx-traceable)."""
 from __future__ import annotations
 
+import re
+from typing import Mapping, Sequence
+
 import torch
 from torch import nn
 
@@ -84,6 +87,20 @@ class ResNet(nn.Module):
             self.layers.append(nn.Sequential(*blocks))
             features.append(Feature(cin, stride_total))
         self.feature_info = FeatureInfo(tuple(features[k] for k in self.return_idx))
+
+    def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """NetsPresso Trainer's ResNet names (``conv1.block.conv``, ``stages.S.B.conv2.block.norm``,
+        ``downsample.block``) onto ours (``stem.conv``, ``layers.S.B.conv2.norm``, ``shortcut``); see
+        :mod:`nptrain.netspresso_weights`."""
+        out = {}
+        for key in keys:
+            if key.startswith("conv1.block."):
+                out[key] = "stem." + key[len("conv1.block."):]
+            m = re.fullmatch(r"stages\.(\d+)\.(\d+)\.(conv\d|downsample)\.block\.(.+)", key)
+            if m:
+                stage, block, part, rest = m.groups()
+                out[key] = f"layers.{stage}.{block}.{'shortcut' if part == 'downsample' else part}.{rest}"
+        return out
 
     def forward(self, x: torch.Tensor):
         x = self.maxpool(self.stem(x))
