@@ -31,17 +31,11 @@ FOLDERS = sorted(p.name for p in FIXTURES.glob("*/source.json") and FIXTURES.ite
 
 # built, but not NetsPresso's model or layout yet (issue 27): folder -> what differs
 NOT_YET = {
-    "resnet50-segmentation": "NetsPresso's all_mlp_decoder has conv-BN projections (24,103,763 parameters; "
-                             "ours 24,759,635)",
-    "mobilenetv3-small-segmentation": "NetsPresso's all_mlp_decoder has conv-BN projections (1,366,579 parameters)",
     "vit-tiny-classification": "NetsPresso's vit-tiny has another layout (5,507,530 parameters; ours 5,389,642)",
     "efficientformer-l1-segmentation": "NetsPresso's all_mlp_decoder (11,872,043 parameters; ours 11,869,387)",
-    "segformer-b0-segmentation": "NetsPresso's all_mlp_decoder (3,720,051 parameters; ours 3,719,027)",
     "efficientformer-l1-classification": "no NetsPresso key mapping for the efficientformer backbone yet",
     "mobilevit-s-classification": "no NetsPresso key mapping for the mobilevit backbone yet",
     "pidnet-s-segmentation": "no NetsPresso key mapping for the pidnet full model yet",
-    **{f"yolox-{s}-detection": "no NetsPresso key mapping for cspdarknet / yolopafpn / the YOLOX head yet"
-       for s in ("nano", "tiny", "s", "m", "l", "x")},
 }
 
 
@@ -77,6 +71,10 @@ def _outputs(model, x: torch.Tensor, info: dict) -> dict[str, torch.Tensor]:
             features = model.neck(features)
         out = model.head(features)
         return {"pred": out["pred"] if isinstance(out, dict) else out}
+    if info["task"] == "detection" and hasattr(model.head, "levels"):
+        # the anchor-free (YOLOX) head: each level's raw map before decoding, finest first
+        features = model.neck(model.backbone(x))
+        return {f"out{i}": level(f) for i, (level, f) in enumerate(zip(model.head.levels, features))}
     raise NotImplementedError(f"outputs of a {info['task']} model are not compared yet")
 
 

@@ -72,12 +72,17 @@ def test_shipped_fields_take_their_native_places(tiny_data) -> None:
     assert saves.sample_input_size == [512, 512] and saves.best_model_criterion == "loss"
     assert run.training.scheduler.step_per == "epoch"
     assert model.checkpoint is None and model.architecture.full is None
-    assert model.architecture.head.params == {"intermediate_channels": 256, "classifier_dropout_prob": 0.0}
+    # 1.x's own decoder and eps, not SegFormer's (so 1.x checkpoints load: tests/test_npt_parity.py)
+    assert model.architecture.head.params == {"intermediate_channels": 256, "classifier_dropout_prob": 0.0,
+                                              "style": "netspresso"}
+    assert model.architecture.backbone.params["layer_norm_eps"] == 1e-6
     assert [t.name for t in run.augmentation.train] == ["randomresizedcrop", "randomhorizontalflip",
                                                              "colorjitter", "normalize"]
     ignored = " ".join(loaded.netspresso.ignored)
     assert "resize_output" in ignored and "mlflow" not in ignored
     assert run.logging.run_name == "segformer_b0"  # logging.project_id
+    res = load_config(files("resnet50"), [f"data.path.root={tiny_data / 'cls'}"])
+    assert res.resolved.backbone.params.return_stage_idx == [3]  # 1.x ResNet: the last stage unless told
     pid = load_config(files("pidnet_s"), [f"data.path.root={tiny_data / 'seg'}"])
     assert pid.resolved.full.record.name == "pidnet"
     p = pid.resolved.full.params

@@ -101,12 +101,30 @@ def _component(ed: LocatedEditor, slot: str) -> None:
             _head_params(ed, P)
         if slot == "backbone" and comp.get("name") == "vit" and "vocab_size" in params:
             _vit_vocab(ed, P)
+    _netspresso_defaults(ed, P, slot, comp.get("name"))
     stages = ed.get(P + ("stage_params",))
     if isinstance(stages, list):
         for i, stage in enumerate(stages):
             if isinstance(stage, dict):
                 for key in [k for k, v in stage.items() if v is None]:
                     ed.drop(P + ("stage_params", i, key), removed="~ means the default")
+
+
+def _netspresso_defaults(ed: LocatedEditor, P: tuple, slot: str, name: Any) -> None:
+    """Where 1.x's component of the same name defaults otherwise than ours, write its default down, so a 1.x
+    config builds 1.x's model (and its checkpoints load: ``nptrain.netspresso_weights``)."""
+    params = P + ("params",)
+    if slot == "backbone" and name == "resnet" and not ed.has(params + ("return_stage_idx",)):
+        # 1.x's ResNet returns only its last stage unless told (ours returns every stage)
+        stages = ed.get(P + ("stage_params",))
+        last = (len(stages) if isinstance(stages, list) and stages else 4) - 1
+        ed.put(params + ("return_stage_idx",), [last], f"1.x ResNet's default: the last stage only ({NP})",
+               located_at=P)
+    if slot == "backbone" and name == "mixtransformer" and not ed.has(params + ("layer_norm_eps",)):
+        ed.put(params + ("layer_norm_eps",), 1e-6, f"1.x MixTransformer's LayerNorm eps ({NP})", located_at=P)
+    if slot == "head" and name == "all_mlp_decoder" and not ed.has(params + ("style",)):
+        # 1.x's decoder is not SegFormer's: conv-BN-ReLU projections, concatenated shallowest first
+        ed.put(params + ("style",), "netspresso", f"1.x's all_mlp_decoder ({NP})", located_at=P)
 
 
 def _head_params(ed: LocatedEditor, P: tuple) -> None:

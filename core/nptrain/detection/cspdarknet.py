@@ -7,11 +7,14 @@ YOLOX derives nano…x from one definition. Returns dark3, dark4, dark5.
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import torch
 from torch import nn
 
 from nptrain.builtin.detection_params import CSPDarknetParams
 from nptrain.detection.blocks import CSPLayer, Focus, SPPBottleneck, conv
+from nptrain.detection.netspresso_yolox import netspresso_yolox_keys
 from nptrain.records import Feature, FeatureInfo
 
 
@@ -33,6 +36,10 @@ class CSPDarknet(nn.Module):
                                    SPPBottleneck(base * 16, base * 16, act=act),
                                    CSPLayer(base * 16, base * 16, depth, shortcut=False, depthwise=dw, act=act))
         self.feature_info = FeatureInfo.of([base * 4, base * 8, base * 16], [8, 16, 32])
+
+    def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """NetsPresso Trainer's names for this part onto ours (:mod:`nptrain.detection.netspresso_yolox`)."""
+        return netspresso_yolox_keys("backbone", keys)
 
     def forward(self, x: torch.Tensor):
         x = self.dark2(self.stem(x))

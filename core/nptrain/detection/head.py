@@ -20,6 +20,8 @@ origin is the anchor minus half a stride.
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import math
 
 import torch
@@ -27,6 +29,7 @@ from torch import nn
 
 from nptrain.builtin.detection_params import AnchorFreeDecoupledHeadParams
 from nptrain.detection.blocks import conv, conv_bn_act
+from nptrain.detection.netspresso_yolox import netspresso_yolox_keys
 from nptrain.records import FeatureInfo
 
 
@@ -64,6 +67,10 @@ class AnchorFreeDecoupledHead(nn.Module):
         for level in self.levels:
             nn.init.constant_(level.cls_pred.bias, bias)
             nn.init.constant_(level.obj_pred.bias, bias)
+
+    def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """NetsPresso Trainer's names for this part onto ours (:mod:`nptrain.detection.netspresso_yolox`)."""
+        return netspresso_yolox_keys("head", keys)
 
     def forward(self, features):
         preds, anchors = [], []

@@ -8,12 +8,15 @@ exactly YOLOX's PAFPN, and the output widths equal the input widths.
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nptrain.builtin.detection_params import YOLOPAFPNParams
 from nptrain.detection.blocks import CSPLayer, conv, conv_bn_act
+from nptrain.detection.netspresso_yolox import netspresso_yolox_keys
 from nptrain.records import FeatureInfo
 
 
@@ -36,6 +39,10 @@ class YOLOPAFPN(nn.Module):
                                      for i in range(n - 1))
         self.num_levels = n
         self.feature_info = in_features
+
+    def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """NetsPresso Trainer's names for this part onto ours (:mod:`nptrain.detection.netspresso_yolox`)."""
+        return netspresso_yolox_keys("neck", keys)
 
     def forward(self, features):
         n = self.num_levels

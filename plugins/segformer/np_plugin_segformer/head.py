@@ -73,5 +73,45 @@ class AllMLPDecoder(Rearranged, nn.Module):
         return self.linear_fuse.act(self.linear_fuse.norm(total))
 
 
-def build(params: AllMLPDecoderParams, in_features: FeatureInfo, num_classes: int, task: str) -> AllMLPDecoder:
-    return AllMLPDecoder(params or AllMLPDecoderParams(), in_features, num_classes)
+class NetsPressoMLPDecoder(nn.Module):
+    """``all_mlp_decoder`` with ``style: netspresso``: NetsPresso Trainer 1.x's variant, module for module
+    (``linear_c.i.block.{conv,norm}``, ``linear_fuse.block.{conv,norm}``, ``classifier``), so its checkpoints
+    load as saved. Each projection is a 1x1 conv without bias + BN + ReLU, and the upsampled projections are
+    concatenated shallowest first. The ReLU after each projection is why this one has no rearranged form."""
+
+    def __init__(self, params: AllMLPDecoderParams, in_features: FeatureInfo, num_classes: int) -> None:
+        super().__init__()
+        if len(in_features) < 1 or any(f.stride is None for f in in_features.features):
+            raise ValueError("all_mlp_decoder needs feature maps (every feature with a stride), got "
+                             f"strides {in_features.strides}")
+        dim = params.intermediate_channels
+        self.linear_c = nn.ModuleList(_Wrapped(ConvNormAct(c, dim, 1, norm="batch_norm", act="relu"))
+                                      for c in in_features.channels)
+        self.linear_fuse = _Wrapped(ConvNormAct(dim * len(in_features), dim, 1, norm="batch_norm", act="relu"))
+        self.dropout = nn.Dropout(params.classifier_dropout_prob)
+        self.classifier = nn.Conv2d(dim, num_classes, 1)
+
+    def forward(self, features):
+        size = features[0].shape[-2:]
+        projected = [F.interpolate(proj(feature), size=size, mode="bilinear", align_corners=False)
+                     for feature, proj in zip(features, self.linear_c)]
+        return self.classifier(self.dropout(self.linear_fuse(torch.cat(projected, dim=1))))
+
+
+class _Wrapped(nn.Module):
+    """A conv unit under ``block`` (NetsPresso's ConvLayer key prefix)."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+def build(params: AllMLPDecoderParams, in_features: FeatureInfo, num_classes: int,
+          task: str) -> AllMLPDecoder | NetsPressoMLPDecoder:
+    params = params or AllMLPDecoderParams()
+    if params.style == "netspresso":
+        return NetsPressoMLPDecoder(params, in_features, num_classes)
+    return AllMLPDecoder(params, in_features, num_classes)

@@ -9,6 +9,9 @@ attributes, so the graph traces with torch.fx and structured pruning can change 
 """
 from __future__ import annotations
 
+import re
+from typing import Mapping, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,7 +53,9 @@ class EfficientSelfAttention(nn.Module):
         self.sr_ratio = sr_ratio
         if sr_ratio > 1:
             self.sr = nn.Conv2d(dim, dim, sr_ratio, sr_ratio)
-            self.norm = nn.LayerNorm(dim, eps=eps)
+            # torch's default 1e-5 in NVlabs' original, Hugging Face's and NetsPresso's alike, whatever the
+            # other norms use (layer_norm_eps)
+            self.norm = nn.LayerNorm(dim)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
@@ -117,6 +122,20 @@ class MiTStage(nn.Module):
         return x.permute(0, 3, 1, 2).contiguous()
 
 
+# NetsPresso Trainer 1.x's MiT module names (inside a stage) -> ours, applied in order
+_NETSPRESSO_MIT = (
+    (r"^patch_embed\.layer_norm\.", "patch_embed.norm."),
+    (r"^encoder\.blocks\.", "blocks."),
+    (r"\.layernorm_before\.", ".norm1."),
+    (r"\.layernorm_after\.", ".norm2."),
+    (r"\.token_mixer\.linear\.", ".token_mixer.proj."),
+    (r"\.token_mixer\.sr_layer_norm\.", ".token_mixer.norm."),
+    (r"\.channel_mlp\.dense1\.", ".mlp.fc1."),
+    (r"\.channel_mlp\.dwconv\.dwconv\.", ".mlp.dwconv."),
+    (r"\.channel_mlp\.dense2\.", ".mlp.fc2."),
+)
+
+
 class MixTransformer(nn.Module):
     """MiT backbone: returns one NCHW map per stage (strides 4, 8, 16, 32 for the MiT presets)."""
 
@@ -137,6 +156,20 @@ class MixTransformer(nn.Module):
             channels.append(in_channels)
             strides.append(stride)
         self.feature_info = FeatureInfo.of(channels, strides)
+
+    def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """NetsPresso Trainer's MiT names (Hugging Face's, under ``encoder_modules.S``) onto ours; see
+        :mod:`nptrain.netspresso_weights`."""
+        out = {}
+        for key in keys:
+            m = re.fullmatch(r"encoder_modules\.(\d+)\.(.+)", key)
+            if not m:
+                continue
+            stage, rest = m.groups()
+            for theirs, ours in _NETSPRESSO_MIT:
+                rest = re.sub(theirs, ours, rest)
+            out[key] = f"stages.{stage}.{rest}"
+        return out
 
     def forward(self, x: torch.Tensor):
         features = []

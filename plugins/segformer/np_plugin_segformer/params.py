@@ -45,7 +45,9 @@ class MixTransformerParams:
     attention_dropout_prob: float = 0.0  # on the attention probabilities
     # extensions beyond NetsPresso's keys (Hugging Face config names)
     drop_path_rate: float = 0.0  # stochastic depth, rising linearly over all blocks to this value
-    layer_norm_eps: float = 1e-5  # Hugging Face's modules use 1e-5; NVlabs' original uses 1e-6
+    # every LayerNorm but the sequence-reduction one (1e-5 always): Hugging Face's modules use 1e-5; NVlabs'
+    # original and NetsPresso Trainer use 1e-6 (a NetsPresso config's translation sets it)
+    layer_norm_eps: float = 1e-5
 
 
 @attrs.define(kw_only=True)
@@ -54,6 +56,10 @@ class AllMLPDecoderParams:
 
     intermediate_channels: int = attrs.field(default=256, validator=attrs.validators.ge(1))
     classifier_dropout_prob: float = 0.1
+    # segformer: the original (Xie et al.; Hugging Face's layout): per-feature Linear projections, concatenated
+    # deepest first. netspresso: NetsPresso Trainer 1.x's: 1x1 conv + BatchNorm + ReLU projections,
+    # concatenated shallowest first (what a NetsPresso config means, so its translation sets it)
+    style: Literal["segformer", "netspresso"] = "segformer"
 
 
 # MiT-B0 stage layout: the backbone's default when a config gives no stage_params
