@@ -35,7 +35,6 @@ NOT_YET = {
     "efficientformer-l1-segmentation": "NetsPresso's all_mlp_decoder (11,872,043 parameters; ours 11,869,387)",
     "efficientformer-l1-classification": "no NetsPresso key mapping for the efficientformer backbone yet",
     "mobilevit-s-classification": "no NetsPresso key mapping for the mobilevit backbone yet",
-    "pidnet-s-segmentation": "no NetsPresso key mapping for the pidnet full model yet",
 }
 
 
@@ -65,6 +64,9 @@ def _outputs(model, x: torch.Tensor, info: dict) -> dict[str, torch.Tensor]:
     own resolution (NetsPresso resizes outside the model)."""
     if info["task"] == "classification":
         return {"pred": model(x)}
+    if info["task"] == "segmentation" and hasattr(model, "full") and hasattr(model.full, "forward_all"):
+        p_aux, main, boundary = model.full.forward_all(x)  # PIDNet's three heads, eval mode
+        return {"extra_p": p_aux, "pred": main, "extra_d": boundary}
     if info["task"] == "segmentation" and hasattr(model, "head"):
         features = model.backbone(x)
         if hasattr(model, "neck"):

@@ -1,7 +1,8 @@
 """Checkpoints saved by NetsPresso Trainer 1.x: recognise their layout and map it onto our model's keys.
 
 NetsPresso Trainer saves ``model.state_dict()`` flat (safetensors, no wrapper, no prefix), with the parts
-under ``backbone.``, ``neck.`` and ``head.`` as ours are. Where a component's modules are named as
+under ``backbone.``, ``neck.`` and ``head.`` as ours are (a full model such as PIDNet bare, where ours is
+under ``full.``). Where a component's modules are named as
 NetsPresso names them (the mobilenetv3 backbone, say), its keys already agree. A component whose layout
 differs says how with one method on its module::
 
@@ -26,13 +27,16 @@ PARTS = ("backbone", "neck", "head")
 def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Optional[dict[str, torch.Tensor]]:
     """``state`` renamed onto ``model``'s keys when it is a NetsPresso Trainer checkpoint of this model's
     architecture, else None (nothing renamed, nothing matched, or something left over or unfilled)."""
-    if not state or not all(k.split(".", 1)[0] in PARTS for k in state):
+    if not state:
+        return None
+    # a full model (PIDNet) is saved bare: its keys carry no part prefix at all; ours sit under ``full.``
+    full = hasattr(model, "full") and not any(k.split(".", 1)[0] in PARTS for k in state)
+    if not full and not all(k.split(".", 1)[0] in PARTS for k in state):
         return None
     mapped: dict[str, torch.Tensor] = {}
-    renamed = 0
-    for part in PARTS:
-        prefix = part + "."
-        keys = [k[len(prefix):] for k in state if k.startswith(prefix)]
+    for part in ("full",) if full else PARTS:
+        theirs = "" if full else part + "."
+        keys = [k[len(theirs):] for k in state if k.startswith(theirs)]
         if not keys:
             continue
         module = getattr(model, part, None)
@@ -40,9 +44,7 @@ def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Opt
             return None
         rename = module.netspresso_keys(keys) if hasattr(module, "netspresso_keys") else {}
         for key in keys:
-            ours = rename.get(key, key)
-            renamed += ours != key
-            mapped[prefix + ours] = state[prefix + key]
+            mapped[part + "." + rename.get(key, key)] = state[theirs + key]
     own = model.state_dict()
     if set(mapped) != set(own) or any(tuple(own[k].shape) != tuple(v.shape) for k, v in mapped.items()):
         return None

@@ -152,3 +152,33 @@ def from_pidnet_imagenet(state_dict: Mapping[str, torch.Tensor], *, preset: str,
     ``keep_head`` has nothing to drop here (the heads are never filled); it is accepted for the
     converter signature."""
     return _convert(state_dict, preset, keep_head, imagenet=True)
+
+
+# NetsPresso Trainer 1.x's PIDNet is the original with every conv + BN pair of the trunk wrapped in one
+# ConvLayer (``X.block.conv`` / ``X.block.norm``); these undo that, then the original's rule applies
+_NETSPRESSO = tuple((re.compile(p), r) for p, r in (
+    (r"conv1\.(\d)\.block\.(conv|norm)\.(.+)",
+     lambda m: f"conv1.{3 * int(m.group(1)) + (m.group(2) == 'norm')}.{m.group(3)}"),
+    (r"(.+)\.conv(\d)\.block\.conv\.(.+)", r"\1.conv\2.\3"),
+    (r"(.+)\.conv(\d)\.block\.norm\.(.+)", r"\1.bn\2.\3"),
+    (r"(.+)\.downsample\.block\.(conv|norm)\.(.+)", lambda m: f"{m.group(1)}.downsample."
+                                                         f"{int(m.group(2) == 'norm')}.{m.group(3)}"),
+    (r"(compression[34]|diff[34])\.block\.(conv|norm)\.(.+)",
+     lambda m: f"{m.group(1)}.{int(m.group(2) == 'norm')}.{m.group(3)}"),
+))
+
+
+def netspresso_keys(keys) -> dict[str, str]:
+    """NetsPresso Trainer's PIDNet keys (no prefix: it saves the full model bare) onto ours without ``full.``."""
+    out = {}
+    for key in keys:
+        original = key
+        for pattern, repl in _NETSPRESSO:
+            m = pattern.fullmatch(key)
+            if m:
+                original = repl(m) if callable(repl) else m.expand(repl)
+                break
+        ours = target_key(original)
+        if ours is not None:
+            out[key] = ours[len("full."):]
+    return out

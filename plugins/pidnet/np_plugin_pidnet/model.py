@@ -270,6 +270,13 @@ class PIDNet(nn.Module):
         i = _resize_like(self.spp(self.layer5(x)), d)
         return aux_p_in, self.final_layer(self.dfm(p, i, d)), aux_d_in
 
+    def netspresso_keys(self, keys):
+        """NetsPresso Trainer's PIDNet names onto ours (:mod:`nptrain.netspresso_weights`)."""
+        # lazy: the converter module is only needed when such a checkpoint is loaded
+        from np_plugin_pidnet.convert import netspresso_keys
+
+        return netspresso_keys(keys)
+
     def forward_all(self, x):
         """``(p_aux, main, boundary)`` at stride 8 regardless of the mode (needs ``augment``)."""
         aux_p_in, main, aux_d_in = self._trunk(x)
