@@ -34,7 +34,6 @@ NOT_YET = {
     "vit-tiny-classification": "NetsPresso's vit-tiny has another layout (5,507,530 parameters; ours 5,389,642)",
     "efficientformer-l1-segmentation": "NetsPresso's all_mlp_decoder (11,872,043 parameters; ours 11,869,387)",
     "efficientformer-l1-classification": "no NetsPresso key mapping for the efficientformer backbone yet",
-    "mobilevit-s-classification": "no NetsPresso key mapping for the mobilevit backbone yet",
 }
 
 

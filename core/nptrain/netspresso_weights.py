@@ -8,7 +8,9 @@ differs says how with one method on its module::
 
     def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
         # keys: the checkpoint's keys under this part, without the part's prefix
-        # returns NetsPresso key -> our key for those it renames; keys left out stay as they are
+        # returns NetsPresso key -> our key for those it renames; keys left out stay as they are.
+        # A value may be nptrain.converter_rules.Concat(target, index, count): this key is part `index` of
+        # `count` joined into one of ours (NetsPresso's separate query/key/value onto a fused qkv)
 
 (the core's ``fc`` head does: NetsPresso keeps its linear layers in one ``classifier`` Sequential). The
 layout counts as recognised only when every key then lands on a tensor of the same shape and every
@@ -20,6 +22,8 @@ from typing import Mapping, Optional
 
 import torch
 from torch import nn
+
+from nptrain.converter_rules import Concat, join_concats
 
 PARTS = ("backbone", "neck", "head")
 
@@ -43,8 +47,22 @@ def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Opt
         if module is None:
             return None
         rename = module.netspresso_keys(keys) if hasattr(module, "netspresso_keys") else {}
+        parts: dict[str, dict[int, tuple[str, torch.Tensor]]] = {}
+        rules: dict[str, Concat] = {}
         for key in keys:
-            mapped[part + "." + rename.get(key, key)] = state[theirs + key]
+            target = rename.get(key, key)
+            if isinstance(target, Concat):  # one part of a tensor ours keeps fused
+                rules[part + "." + target.target] = Concat(part + "." + target.target, target.index,
+                                                           target.count, target.dim)
+                parts.setdefault(part + "." + target.target, {})[target.index] = (key, state[theirs + key])
+            elif part + "." + target in mapped:
+                return None  # two keys on one tensor: not this layout
+            else:
+                mapped[part + "." + target] = state[theirs + key]
+        joined, problems = join_concats(parts, rules)
+        if problems:
+            return None
+        mapped.update(joined)
     own = model.state_dict()
     if set(mapped) != set(own) or any(tuple(own[k].shape) != tuple(v.shape) for k, v in mapped.items()):
         return None

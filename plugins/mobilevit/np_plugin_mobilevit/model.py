@@ -153,6 +153,13 @@ class MobileViT(nn.Module):
         self.exp_conv = ConvNormAct(channels, out, 1, act=act)
         self.feature_info = FeatureInfo((Feature(out, stride),))
 
+    def netspresso_keys(self, keys):
+        """NetsPresso Trainer's MobileViT names onto ours (:mod:`np_plugin_mobilevit.netspresso`)."""
+        # lazy: only needed when such a checkpoint is loaded
+        from np_plugin_mobilevit.netspresso import netspresso_keys
+
+        return netspresso_keys(keys)
+
     def forward(self, x):
         return (self.exp_conv(self.stages(self.stem(x))),)
 
