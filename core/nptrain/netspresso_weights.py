@@ -12,7 +12,10 @@ differs says how with one method on its module::
         # A value may be nptrain.converter_rules.Concat(target, index, count): this key is part `index` of
         # `count` joined into one of ours (NetsPresso's separate query/key/value onto a fused qkv)
 
-(the core's ``fc`` head does: NetsPresso keeps its linear layers in one ``classifier`` Sequential). The
+(the core's ``fc`` head does: NetsPresso keeps its linear layers in one ``classifier`` Sequential). A part
+whose tensors must be rearranged, not only renamed, defines ``netspresso_state(self, state) -> state`` instead
+(the part's tensors under NetsPresso's keys in, ours out; efficientformer interleaves its separate query, key
+and value per head into snap's ``qkv``). The
 layout counts as recognised only when every key then lands on a tensor of the same shape and every
 tensor of the model is filled: a partial match is not loaded as NetsPresso's, it is reported as a mismatch.
 """
@@ -46,6 +49,13 @@ def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Opt
         module = getattr(model, part, None)
         if module is None:
             return None
+        if hasattr(module, "netspresso_state"):  # the part rearranges tensors itself
+            try:
+                own_part = module.netspresso_state({k: state[theirs + k] for k in keys})
+            except (KeyError, ValueError, RuntimeError):  # not this layout after all
+                return None
+            mapped.update({f"{part}.{k}": v for k, v in own_part.items()})
+            continue
         rename = module.netspresso_keys(keys) if hasattr(module, "netspresso_keys") else {}
         parts: dict[str, dict[int, tuple[str, torch.Tensor]]] = {}
         rules: dict[str, Concat] = {}

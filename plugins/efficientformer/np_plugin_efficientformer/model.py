@@ -180,6 +180,14 @@ class EfficientFormer(nn.Module):
         self.feature_info = FeatureInfo(tuple(Feature(d, s) for d, s in zip(dims[:3], strides[:3])) + (last,)
                                         if self.dense else (last,))
 
+    def netspresso_state(self, state):
+        """A NetsPresso Trainer checkpoint's backbone tensors onto ours (:mod:`np_plugin_efficientformer.netspresso`)."""
+        # lazy: only needed when such a checkpoint is loaded
+        from np_plugin_efficientformer.netspresso import netspresso_state
+
+        heads = {name: m.num_heads for name, m in self.named_modules() if isinstance(m, Attention)}
+        return netspresso_state(state, heads)
+
     def forward(self, x):
         x = self.stem(x)
         outs = []
