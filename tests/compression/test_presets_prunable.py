@@ -34,6 +34,7 @@ def first_party_presets():
 def test_prune_retrain_export(preset, task):
     if preset in NOT_PRUNABLE:
         pytest.skip(NOT_PRUNABLE[preset])
+    # a family declaring prune_refusal is checked for that one-line refusal, then trained and exported unpruned
 
     def build():
         torch.manual_seed(0)

@@ -133,12 +133,25 @@ def _importance(method: str):
     raise UserError(f"unknown pruning method {method!r}; choose l1, l2, bn_scale or taylor")
 
 
+def prune_refusal(model: nn.Module) -> Optional[str]:
+    """Why ``model`` cannot be pruned, when a module of it says so with a ``prune_refusal`` string (e.g. a
+    family whose channel splits torch-pruning maps wrongly); None otherwise."""
+    for name, module in model.named_modules():
+        reason = getattr(module, "prune_refusal", None)
+        if isinstance(reason, str) and reason:
+            return f"{name or type(model).__name__}: {reason}"
+    return None
+
+
 def prune(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str = "l1",
           round_to: Optional[int] = 8, calibration: Optional[tuple[torch.Tensor, nn.Module, dict]] = None) -> PruneReport:
     """Prune ``model`` in place. ``calibration=(inputs, loss_fn, targets)`` feeds Taylor importance;
     without it the model's own predictions serve as targets."""
     if not 0.0 < ratio < 1.0:
         raise UserError(f"--ratio must be between 0 and 1 (the fraction of channels removed), got {ratio}")
+    refusal = prune_refusal(model)
+    if refusal:
+        raise UserError(f"this model cannot be pruned: {refusal}")
     # torch-pruning follows module calls: a rearranged forward would hide which channels feed which layer
     with literal_forward(model):
         return _prune_literal(model, example, ratio=ratio, method=method, round_to=round_to, calibration=calibration)

@@ -14,6 +14,8 @@ from typing import Any, Callable, Optional
 import attrs
 import torch
 from torch import nn
+
+from nptrain.errors import UserError
 from nptrain.fx_explain import trace_explained
 
 
@@ -32,11 +34,20 @@ def check_prune_rebuild_train_export(build: Callable[[], nn.Module], x: torch.Te
     ``loss(output)`` gives the training-step loss (default: mean square of the main output). Each
     failure says which step broke and where to look."""
     # lazy: layer (README map: testing/ may not import compression, export_tools)
-    from nptrain.compression.prune import prune
+    from nptrain.compression.prune import prune, prune_refusal
     from nptrain.compression.reshape import load_pruned
     from nptrain.export_tools import export_onnx_checked
+
     model = build().eval()
     trace_explained(model, what=what)  # a clear message before torch-pruning's own trace fails obscurely
+    if prune_refusal(model):  # a family that says it cannot be pruned: refused in one line, still exported
+        try:
+            prune(model, x, ratio=ratio)
+        except UserError as exc:
+            assert "\n" not in str(exc) and "cannot be pruned" in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{what}: declares prune_refusal but prune() went ahead")
+        return _train_and_export(model, x, what=what, loss=loss, opset=opset, export_onnx_checked=export_onnx_checked)
     report = prune(model, x, ratio=ratio)
     assert report.params_after <= (1 - min_removed) * report.params_before, (
         f"{what}: pruning at {ratio} removed only {1 - report.kept_fraction:.0%} of the parameters; are most "
@@ -61,3 +72,17 @@ def check_prune_rebuild_train_export(build: Callable[[], nn.Module], x: torch.Te
     with tempfile.TemporaryDirectory() as tmp:
         res = export_onnx_checked(model, x[:1], Path(tmp) / "model.onnx", opset=opset, dynamic_batch=False)
     return CompressCheck(report.params_before, report.params_after, float(res["max_abs_diff"]))
+
+
+def _train_and_export(model: nn.Module, x: torch.Tensor, *, what: str, loss, opset: int,
+                      export_onnx_checked) -> CompressCheck:
+    """The unpruned model's training step and ONNX export, for a family that refuses pruning."""
+    params = sum(p.numel() for p in model.parameters())
+    model.train()
+    out = model(x)
+    value = loss(out) if loss is not None else (out["pred"] if isinstance(out, dict) else out).float().pow(2).mean()
+    value.backward()
+    model.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        res = export_onnx_checked(model, x[:1], Path(tmp) / "model.onnx", opset=opset, dynamic_batch=False)
+    return CompressCheck(params, params, float(res["max_abs_diff"]))
