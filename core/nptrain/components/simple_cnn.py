@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nptrain.builtin.params import SimpleCNNParams, SimpleCNNStage, _default_cnn_stages
-from nptrain.layers import ConvNormAct, make_activation
+from nptrain.layers import ConvNormAct, make_activation, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 
@@ -42,10 +42,7 @@ class SimpleCNN(nn.Module):
             stride *= st.stride
             self.stages.append(nn.Sequential(*blocks))
             features.append(Feature(width, stride))
-        idx = params.return_stage_idx if params.return_stage_idx is not None else list(range(len(stages)))
-        if not idx or any(not 0 <= i < len(stages) for i in idx):
-            raise ValueError(f"return_stage_idx {idx} must select stages 0..{len(stages) - 1}")
-        self.return_idx = sorted(idx)
+        self.return_idx = returned_stages(params.return_stage_idx, len(stages))
         self.feature_info = FeatureInfo(tuple(features[i] for i in self.return_idx))
 
     def forward(self, x: torch.Tensor):

@@ -58,6 +58,15 @@ class ConvNormAct(nn.Sequential):
         self.act = make_activation(act)
 
 
+def returned_stages(return_stage_idx: Optional[list[int]], count: int) -> list[int]:
+    """The stage indices a backbone's forward returns, sorted: ``return_stage_idx`` (0-based), or every one of
+    ``count`` stages when it is None; an empty or out-of-range selection is a ValueError saying the range."""
+    idx = list(range(count)) if return_stage_idx is None else list(return_stage_idx)
+    if not idx or any(not 0 <= i < count for i in idx):
+        raise ValueError(f"return_stage_idx {idx} must select stages 0..{count - 1}")
+    return sorted(set(idx))
+
+
 class DropPath(nn.Module):
     """Stochastic depth per sample; identity in eval mode and when ``p == 0``."""
 

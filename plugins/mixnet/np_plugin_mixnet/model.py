@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nptrain.layers import ConvNormAct, make_activation
+from nptrain.layers import ConvNormAct, make_activation, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_mixnet.params import MixNetParams, MixNetStage
@@ -152,10 +152,7 @@ class MixNet(nn.Module):
         width = params.wid_mul
         cin = round_filters(params.stem_channels, width)
         self.mod1 = ConvLayer(3, cin, 3, 2)
-        idx = params.return_stage_idx if params.return_stage_idx is not None else list(range(len(stages)))
-        if not idx or any(not 0 <= k < len(stages) for k in idx):
-            raise ValueError(f"return_stage_idx {idx} must select stages 0..{len(stages) - 1}")
-        self.return_idx = sorted(set(idx))
+        self.return_idx = returned_stages(params.return_stage_idx, len(stages))
         built, features, stride_total = [], [], 2
         for s, stage in enumerate(stages):
             blocks: list[nn.Module] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nptrain.layers import ConvNormAct
+from nptrain.layers import ConvNormAct, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_mobilenetv3.params import MobileNetV3Params, MobileNetV3Stage
@@ -74,10 +74,7 @@ class MobileNetV3(nn.Module):
         # no stage_params: MobileNetV3-Small's (as resnet's default is ResNet-50's)
         stages = stages or [MobileNetV3Stage(**stage_lists(rows)) for rows in SMALL]
         self.conv_first = ConvLayer(3, stages[0].in_channels[0], 3, 2, act="hard_swish")
-        idx = params.return_stage_idx if params.return_stage_idx is not None else list(range(len(stages)))
-        if not idx or any(not 0 <= k < len(stages) for k in idx):
-            raise ValueError(f"return_stage_idx {idx} must select stages 0..{len(stages) - 1}")
-        self.return_idx = sorted(set(idx))
+        self.return_idx = returned_stages(params.return_stage_idx, len(stages))
         cin, stride_total, features = stages[0].in_channels[0], 2, []
         built: list[nn.Module] = []
         for s, stage in enumerate(stages):

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from nptrain.layers import ConvNormAct, make_activation
+from nptrain.layers import ConvNormAct, make_activation, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_resnet.params import ResNetParams, ResNetStage, default_stages
@@ -59,10 +59,7 @@ class ResNet(nn.Module):
         else:
             self.stem = ConvNormAct(3, 64, 7, 2, norm=norm)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        idx = params.return_stage_idx if params.return_stage_idx is not None else list(range(len(stages)))
-        if not idx or any(not 0 <= k < len(stages) for k in idx):
-            raise ValueError(f"return_stage_idx {idx} must select stages 0..{len(stages) - 1}")
-        self.return_idx = sorted(set(idx))
+        self.return_idx = returned_stages(params.return_stage_idx, len(stages))
         cin, stride_total, dilation = 64, 4, 1
         self.layers = nn.ModuleList()
         features = []

@@ -27,12 +27,16 @@ from nptrain.records import FeatureInfo
 from np_plugin_segformer.params import AllMLPDecoderParams
 
 
+def _check_maps(in_features: FeatureInfo) -> None:
+    if len(in_features) < 1 or any(f.stride is None for f in in_features.features):
+        raise ValueError("all_mlp_decoder needs feature maps (every feature with a stride), got "
+                         f"strides {in_features.strides}")
+
+
 class AllMLPDecoder(Rearranged, nn.Module):
     def __init__(self, params: AllMLPDecoderParams, in_features: FeatureInfo, num_classes: int) -> None:
         super().__init__()
-        if len(in_features) < 1 or any(f.stride is None for f in in_features.features):
-            raise ValueError("all_mlp_decoder needs feature maps (every feature with a stride), got "
-                             f"strides {in_features.strides}")
+        _check_maps(in_features)
         dim = params.intermediate_channels
         self.linear_c = nn.ModuleList(nn.Linear(c, dim) for c in in_features.channels)
         self.linear_fuse = ConvNormAct(dim * len(in_features), dim, 1, norm="batch_norm", act="relu")
@@ -81,9 +85,7 @@ class NetsPressoMLPDecoder(nn.Module):
 
     def __init__(self, params: AllMLPDecoderParams, in_features: FeatureInfo, num_classes: int) -> None:
         super().__init__()
-        if len(in_features) < 1 or any(f.stride is None for f in in_features.features):
-            raise ValueError("all_mlp_decoder needs feature maps (every feature with a stride), got "
-                             f"strides {in_features.strides}")
+        _check_maps(in_features)
         dim = params.intermediate_channels
         self.linear_c = nn.ModuleList(_Wrapped(ConvNormAct(c, dim, 1, norm="batch_norm", act="relu"))
                                       for c in in_features.channels)
