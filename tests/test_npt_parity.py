@@ -26,8 +26,7 @@ from nptrain.testing.parity import assert_parity, load_input, make_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("NPTRAIN_NPT_PARITY_DIR") or ROOT.parent / "shared" / "npt-parity")
-FOLDERS = sorted(p.name for p in FIXTURES.glob("*/source.json") and FIXTURES.iterdir()
-                 if (p / "source.json").is_file()) if FIXTURES.is_dir() else []
+FOLDERS = sorted(p.parent.name for p in FIXTURES.glob("*/source.json")) if FIXTURES.is_dir() else []
 
 # built, but not NetsPresso's model or layout yet (issue 27): folder -> what differs
 NOT_YET = {

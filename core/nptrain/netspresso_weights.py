@@ -2,9 +2,8 @@
 
 NetsPresso Trainer saves ``model.state_dict()`` flat (safetensors, no wrapper, no prefix), with the parts
 under ``backbone.``, ``neck.`` and ``head.`` as ours are (a full model such as PIDNet bare, where ours is
-under ``full.``). Where a component's modules are named as
-NetsPresso names them (the mobilenetv3 backbone, say), its keys already agree. A component whose layout
-differs says how with one method on its module::
+under ``full.``). Where a component's modules are named as NetsPresso names them (the mobilenetv3 backbone,
+say), its keys already agree. A component whose layout differs says how with one method on its module::
 
     def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
         # keys: the checkpoint's keys under this part, without the part's prefix
@@ -15,9 +14,9 @@ differs says how with one method on its module::
 (the core's ``fc`` head does: NetsPresso keeps its linear layers in one ``classifier`` Sequential). A part
 whose tensors must be rearranged, not only renamed, defines ``netspresso_state(self, state) -> state`` instead
 (the part's tensors under NetsPresso's keys in, ours out; efficientformer interleaves its separate query, key
-and value per head into snap's ``qkv``). The
-layout counts as recognised only when every key then lands on a tensor of the same shape and every
-tensor of the model is filled: a partial match is not loaded as NetsPresso's, it is reported as a mismatch.
+and value per head into snap's ``qkv``). The layout counts as recognised only when every key then lands on a
+tensor of the same shape and every tensor of the model is filled: a partial match is not loaded as
+NetsPresso's, it is reported as a mismatch.
 """
 from __future__ import annotations
 
