@@ -10,7 +10,7 @@ from torch import nn
 from nptrain.checkpoint_spec import CheckpointSpec
 from nptrain.convert import convert_checkpoint, load_source_state_dict
 from nptrain.errors import UserError
-from nptrain.netspresso_weights import netspresso_state
+from nptrain.netspresso_weights import looks_like_netspresso, netspresso_state
 
 
 @attrs.define
@@ -91,6 +91,14 @@ def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Option
                 report = apply_state_dict(model, mapped, source=label)
                 report.layout = "NetsPresso Trainer"
                 return report
+            try:
+                return apply_state_dict(model, state, source=label)
+            except UserError as exc:
+                if not looks_like_netspresso(state):
+                    raise
+                # say what the file looks like: the commonest cause is another config or width
+                raise UserError(f"{exc} (the file is laid out as NetsPresso Trainer saves its checkpoints, but "
+                                f"not for this model: was it trained from another config or width?)") from None
     return apply_state_dict(model, state, source=label)
 
 

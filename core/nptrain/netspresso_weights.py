@@ -30,6 +30,13 @@ from nptrain.converter_rules import Concat, join_concats
 PARTS = ("backbone", "neck", "head")
 
 
+def looks_like_netspresso(state: Mapping[str, torch.Tensor]) -> bool:
+    """Every key under ``backbone.`` / ``neck.`` / ``head.`` and some in NetsPresso's ``.block.`` wrapping of a
+    conv + norm pair: how its files look, whatever the model."""
+    keys = list(state)
+    return bool(keys) and all(k.split(".", 1)[0] in PARTS for k in keys) and any(".block." in k for k in keys)
+
+
 def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Optional[dict[str, torch.Tensor]]:
     """``state`` renamed onto ``model``'s keys when it is a NetsPresso Trainer checkpoint of this model's
     architecture, else None (nothing renamed, nothing matched, or something left over or unfilled)."""

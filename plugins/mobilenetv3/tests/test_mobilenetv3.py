@@ -48,6 +48,7 @@ def test_a_netspresso_checkpoint_loads_and_a_narrower_one_is_refused(tmp_path):
         load_weights(large, str(path))
     text = str(err.value)
     assert "\n" not in text and str(path) in text and "the model expects" in text, text
+    assert "laid out as NetsPresso Trainer saves its checkpoints, but not for this model" in text, text
 
 
 BASE = """
