@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
+import attrs
 import torch
 from torch import nn
 
@@ -68,9 +69,9 @@ def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Opt
         for key in keys:
             target = rename.get(key, key)
             if isinstance(target, Concat):  # one part of a tensor ours keeps fused
-                rules[part + "." + target.target] = Concat(part + "." + target.target, target.index,
-                                                           target.count, target.dim)
-                parts.setdefault(part + "." + target.target, {})[target.index] = (key, state[theirs + key])
+                fused = attrs.evolve(target, target=part + "." + target.target)
+                rules[fused.target] = fused
+                parts.setdefault(fused.target, {})[fused.index] = (key, state[theirs + key])
             elif part + "." + target in mapped:
                 return None  # two keys on one tensor: not this layout
             else:

@@ -12,7 +12,6 @@ import pytest
 from nptrain.cli.main import main
 from nptrain.config.loader import load_config
 
-from . import npdata
 
 HERE = Path(__file__).parent
 SHIPPED = ["resnet50", "efficientformer_l1", "segformer_b0", "pidnet_s"]
@@ -30,15 +29,6 @@ def files(name: str) -> list[str]:
         return sorted(str(p) for p in (HERE / "configs" / name).glob("*.yaml"))
     own = sorted((HERE / "written" / name).glob("*.yaml")) + sorted((HERE / "written" / "common").glob("*.yaml"))
     return [str(p) for p in own]
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("npdata")
-    npdata.make_cls(root / "cls")
-    npdata.make_seg(root / "seg")
-    npdata.make_det(root / "det")
-    return root
 
 
 def test_every_shared_folder_is_copied() -> None:

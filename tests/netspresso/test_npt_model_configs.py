@@ -15,7 +15,6 @@ import pytest
 from nptrain.cli.main import main
 from nptrain.config.loader import load_config
 
-from . import npdata
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -40,15 +39,6 @@ def _files(folder: str) -> tuple[list[str], dict]:
     written = HERE / "written"
     own = sorted((written / DATA[info["task"]][0]).glob("[!m]*.yaml"))  # data and augmentation, not its model
     return [str(p) for p in own + sorted((written / "common").glob("*.yaml"))] + [str(FIXTURES / folder / "model.yaml")], info
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("npdata")
-    npdata.make_cls(root / "cls")
-    npdata.make_seg(root / "seg")
-    npdata.make_det(root / "det")
-    return root
 
 
 @pytest.mark.parametrize("folder", FOLDERS or [pytest.param("none", marks=pytest.mark.skip(reason=f"no {FIXTURES}"))])

@@ -47,7 +47,9 @@ def check_prune_rebuild_train_export(build: Callable[[], nn.Module], x: torch.Te
             assert "\n" not in str(exc) and "cannot be pruned" in str(exc), str(exc)
         else:
             raise AssertionError(f"{what}: declares prune_refusal but prune() went ahead")
-        return _train_and_export(model, x, what=what, loss=loss, opset=opset, export_onnx_checked=export_onnx_checked)
+        _train_step(build(), x, loss, f"{what}: a training step on the unpruned model")
+        params = sum(p.numel() for p in model.parameters())
+        return CompressCheck(params, params, _onnx_diff(export_onnx_checked, model, x, opset))
     report = prune(model, x, ratio=ratio)
     assert report.params_after <= (1 - min_removed) * report.params_before, (
         f"{what}: pruning at {ratio} removed only {1 - report.kept_fraction:.0%} of the parameters; are most "
@@ -61,28 +63,25 @@ def check_prune_rebuild_train_export(build: Callable[[], nn.Module], x: torch.Te
         f"{what}: the model rebuilt from the weights-only file differs from the pruned model "
         f"(max abs diff {float((got - expected).abs().max()):.3g}); a size captured in __init__ "
         f"(not read from the layer's weights) is probably used in forward")
-    rebuilt.train()
-    opt = torch.optim.SGD(rebuilt.parameters(), lr=1e-3)
-    out = rebuilt(x)
-    value = loss(out) if loss is not None else (out["pred"] if isinstance(out, dict) else out).float().pow(2).mean()
-    value.backward()
-    opt.step()
-    bad = [n for n, p in rebuilt.named_parameters() if not torch.isfinite(p).all()]
-    assert not bad, f"{what}: a training step on the pruned model gave non-finite parameters: {bad[:5]}"
-    with tempfile.TemporaryDirectory() as tmp:
-        res = export_onnx_checked(model, x[:1], Path(tmp) / "model.onnx", opset=opset, dynamic_batch=False)
-    return CompressCheck(report.params_before, report.params_after, float(res["max_abs_diff"]))
+    _train_step(rebuilt, x, loss, f"{what}: a training step on the pruned model")
+    return CompressCheck(report.params_before, report.params_after, _onnx_diff(export_onnx_checked, model, x, opset))
 
 
-def _train_and_export(model: nn.Module, x: torch.Tensor, *, what: str, loss, opset: int,
-                      export_onnx_checked) -> CompressCheck:
-    """The unpruned model's training step and ONNX export, for a family that refuses pruning."""
-    params = sum(p.numel() for p in model.parameters())
+
+def _train_step(model: nn.Module, x: torch.Tensor, loss: Optional[Callable[[Any], torch.Tensor]], what: str) -> None:
+    """One SGD step in training mode; every parameter must stay finite (``what`` opens the failure)."""
     model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     out = model(x)
     value = loss(out) if loss is not None else (out["pred"] if isinstance(out, dict) else out).float().pow(2).mean()
     value.backward()
-    model.eval()
+    opt.step()
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    assert not bad, f"{what} gave non-finite parameters: {bad[:5]}"
+
+
+def _onnx_diff(export_onnx_checked, model: nn.Module, x: torch.Tensor, opset: int) -> float:
+    """Export ``model`` for one image and return onnxruntime's max abs difference from PyTorch."""
     with tempfile.TemporaryDirectory() as tmp:
         res = export_onnx_checked(model, x[:1], Path(tmp) / "model.onnx", opset=opset, dynamic_batch=False)
-    return CompressCheck(params, params, float(res["max_abs_diff"]))
+    return float(res["max_abs_diff"])

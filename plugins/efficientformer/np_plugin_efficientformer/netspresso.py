@@ -32,9 +32,8 @@ def netspresso_state(state: Mapping[str, torch.Tensor], num_heads: Mapping[str, 
     (``stages.3.blocks.4.token_mixer``). Raises KeyError / ValueError when the file is not this layout."""
     indices = sorted({int(m[1]) for k in state if (m := re.match(r"encoder\.blocks\.(\d+)\.", k))})
     embeds = {i for i in indices if any(k.startswith(f"encoder.blocks.{i}.proj.") for k in state)}
-    stage_of = {}
-    for i in indices:  # stages in order; an embedding belongs to the stage after it
-        stage_of[i] = len([j for j in indices if j < i and j not in embeds]) - (0 if i not in embeds else 0)
+    # stages in order; an embedding belongs to the stage after it (both: the stages before it)
+    stage_of = {i: len([j for j in indices if j < i and j not in embeds]) for i in indices}
     out: dict[str, torch.Tensor] = {}
     qkv: dict[str, dict[str, torch.Tensor]] = {}
     bias: dict[str, dict[str, torch.Tensor]] = {}

@@ -49,6 +49,16 @@ class ConvLayer(nn.Module):
         return self.block(x)
 
 
+def _per_part(x: torch.Tensor, convs: nn.ModuleList) -> torch.Tensor:
+    """Each conv on its own consecutive slice of ``x``'s channels (as wide as the conv's input), concatenated."""
+    if len(convs) == 1:
+        return convs[0](x)
+    # split by each conv's own width (equal as built); indexed, not zipped: under fx the parts are one proxy,
+    # which cannot be iterated
+    parts = torch.split(x, [conv.in_channels for conv in convs], dim=1)
+    return torch.cat([conv(parts[i]) for i, conv in enumerate(convs)], dim=1)
+
+
 class GroupedPointwise(nn.Module):
     """1x1 conv in ``groups`` independent parts over equal channel chunks (``group_point_wise.G``)."""
 
@@ -56,17 +66,11 @@ class GroupedPointwise(nn.Module):
         super().__init__()
         if cin % groups or cout % groups:
             raise ValueError(f"a grouped 1x1 conv of {cin} -> {cout} channels cannot be split into {groups} groups")
-        self.groups = groups
         self.group_point_wise = nn.ModuleList(nn.Conv2d(cin // groups, cout // groups, 1, bias=False)
                                               for _ in range(groups))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups == 1:
-            return self.group_point_wise[0](x)
-        # split by each conv's own width (equal chunks as built; structured pruning may leave them unequal),
-        # indexed, not zipped: under fx the parts are one proxy, which cannot be iterated
-        parts = torch.split(x, [conv.in_channels for conv in self.group_point_wise], dim=1)
-        return torch.cat([conv(parts[i]) for i, conv in enumerate(self.group_point_wise)], dim=1)
+        return _per_part(x, self.group_point_wise)
 
 
 class MixedDepthwise(nn.Module):
@@ -77,15 +81,11 @@ class MixedDepthwise(nn.Module):
         if channels % len(kernel_sizes):
             raise ValueError(f"{channels} channels cannot be split equally among kernel sizes {kernel_sizes}")
         width = channels // len(kernel_sizes)
-        self.groups = len(kernel_sizes)
         self.mixed_depth_wise = nn.ModuleList(nn.Conv2d(width, width, k, stride, (k - 1) // 2, groups=width, bias=False)
                                               for k in kernel_sizes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups == 1:
-            return self.mixed_depth_wise[0](x)
-        parts = torch.split(x, [conv.in_channels for conv in self.mixed_depth_wise], dim=1)
-        return torch.cat([conv(parts[i]) for i, conv in enumerate(self.mixed_depth_wise)], dim=1)
+        return _per_part(x, self.mixed_depth_wise)
 
 
 class ConvNormActNamed(nn.Sequential):
