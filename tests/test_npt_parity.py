@@ -32,8 +32,6 @@ FOLDERS = sorted(p.parent.name for p in FIXTURES.glob("*/source.json")) if FIXTU
 NOT_YET = {
     "vit-tiny-classification": "NetsPresso's vit-tiny is another model (5,507,530 parameters; ours 5,389,642): "
                                "not investigated yet",
-    "efficientformer-l1-segmentation": "NetsPresso's dense efficientformer adds a GroupNorm(1, C) after each returned "
-                                       "stage (snap's fork_feat norms: 11,872,043 parameters; ours 11,870,411)",
 }
 
 
@@ -76,7 +74,28 @@ def _outputs(model, x: torch.Tensor, info: dict) -> dict[str, torch.Tensor]:
         # the anchor-free (YOLOX) head: each level's raw map before decoding, finest first
         features = model.neck(model.backbone(x))
         return {f"out{i}": level(f) for i, (level, f) in enumerate(zip(model.head.levels, features))}
+    if info["task"] == "detection" and hasattr(model.head, "level_outputs"):
+        return _anchor_head_outputs(model, x)
     raise NotImplementedError(f"outputs of a {info['task']} model are not compared yet")
+
+
+def _anchor_head_outputs(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The RetinaNet head's outputs as NetsPresso returns them: ``out0`` its anchors, then each level's class
+    logits, then each level's box deltas. NetsPresso places the anchors for a hard-coded 512-pixel image
+    (stride ``512 // feature size``), ours at the real stride; ``out0`` is compared on its terms: the head's
+    cell anchors laid on that grid."""
+    from nptrain.detection.anchors import cell_anchors, grid_anchors
+
+    head = model.head
+    features = model.neck(model.backbone(x))
+    levels = head.level_outputs(features)
+    anchors = torch.cat([grid_anchors(f.shape[-2], f.shape[-1], 512 // f.shape[-2],
+                                      cell_anchors(sizes, head.aspect_ratios))
+                         for f, sizes in zip(features, head.anchor_sizes)])
+    out = {"out0": anchors}
+    out.update({f"out{1 + i}": cls for i, (cls, _) in enumerate(levels)})
+    out.update({f"out{1 + len(levels) + i}": reg for i, (_, reg) in enumerate(levels)})
+    return out
 
 
 @pytest.mark.parametrize("name", [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[f]))

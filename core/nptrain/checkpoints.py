@@ -91,6 +91,12 @@ def load_weights(model: nn.Module, spec: str | CheckpointSpec, *, preset: Option
                 report = apply_state_dict(model, mapped, source=label)
                 report.layout = "NetsPresso Trainer"
                 return report
+            if looks_like_netspresso(state) and hasattr(model, "backbone"):
+                backbone = netspresso_state(model, state, only=("backbone",))
+                if backbone is not None:  # NetsPresso's weights of another task (its ImageNet classifiers)
+                    report = _load_backbone(model, backbone, source=label)
+                    report.layout = "NetsPresso Trainer"
+                    return report
             try:
                 return apply_state_dict(model, state, source=label)
             except UserError as exc:

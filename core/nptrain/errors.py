@@ -37,6 +37,15 @@ class ConfigErrors(ConfigError):
         return [str(e) for e in self.errors] + tail
 
 
+class ValueAt(ValueError):
+    """A plugin's config value that is wrong at ``sub``, a path below the value it was given (a stage's block
+    ``(4,)``, or its third field ``(4, 2)``): the config check locates it at that element's line."""
+
+    def __init__(self, message: str, sub: tuple = ()) -> None:
+        super().__init__(message)
+        self.sub = tuple(sub)
+
+
 class ConversionError(UserError):
     """A checkpoint could not be mapped onto the target layout (unmapped or missing keys)."""
 

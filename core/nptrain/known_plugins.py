@@ -8,6 +8,7 @@ KNOWN: dict[str, str] = {
     "vit": "np-plugin-vit",
     "mobilevit": "np-plugin-mobilevit",
     "mobilenetv3": "np-plugin-mobilenetv3",
+    "mobilenetv4": "np-plugin-mobilenetv4",
     "mixnet": "np-plugin-mixnet",
     "mlcvnets": "np-plugin-vit or np-plugin-mobilevit",
     "mixtransformer": "np-plugin-segformer",
@@ -25,6 +26,8 @@ KNOWN: dict[str, str] = {
     "vit_tiny": "np-plugin-vit",
     **{f"mobilevit_{s}": "np-plugin-mobilevit" for s in ("s", "xs", "xxs")},
     **{f"mobilenet_v3_{s}": "np-plugin-mobilenetv3" for s in ("small", "large")},
+    **{f"mobilenetv4_{s}": "np-plugin-mobilenetv4"
+       for s in ("conv_small", "conv_medium", "conv_large", "hybrid_medium", "hybrid_large")},
     **{f"mixnet_{s}": "np-plugin-mixnet" for s in ("s", "m", "l")},
     **{f"mit_b{i}": "np-plugin-segformer" for i in range(6)},
     "segformer_b0": "np-plugin-segformer",

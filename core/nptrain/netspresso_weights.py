@@ -20,7 +20,7 @@ NetsPresso's, it is reported as a mismatch.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import attrs
 import torch
@@ -38,9 +38,14 @@ def looks_like_netspresso(state: Mapping[str, torch.Tensor]) -> bool:
     return bool(keys) and all(k.split(".", 1)[0] in PARTS for k in keys) and any(".block." in k for k in keys)
 
 
-def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Optional[dict[str, torch.Tensor]]:
+def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor],
+                     only: Sequence[str] = PARTS) -> Optional[dict[str, torch.Tensor]]:
     """``state`` renamed onto ``model``'s keys when it is a NetsPresso Trainer checkpoint of this model's
-    architecture, else None (nothing renamed, nothing matched, or something left over or unfilled)."""
+    architecture, else None (nothing renamed, nothing matched, or something left over or unfilled).
+
+    ``only=("backbone",)`` maps the backbone alone (the file's other parts are left out): NetsPresso's ImageNet
+    classifiers given to a detection or segmentation model. A head whose class count differs still maps (the
+    loader re-initialises it)."""
     if not state:
         return None
     # a full model (PIDNet) is saved bare: its keys carry no part prefix at all; ours sit under ``full.``
@@ -48,7 +53,7 @@ def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Opt
     if not full and not all(k.split(".", 1)[0] in PARTS for k in state):
         return None
     mapped: dict[str, torch.Tensor] = {}
-    for part in ("full",) if full else PARTS:
+    for part in ("full",) if full else only:
         theirs = "" if full else part + "."
         keys = [k[len(theirs):] for k in state if k.startswith(theirs)]
         if not keys:
@@ -80,7 +85,8 @@ def netspresso_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Opt
         if problems:
             return None
         mapped.update(joined)
-    own = model.state_dict()
-    if set(mapped) != set(own) or any(tuple(own[k].shape) != tuple(v.shape) for k, v in mapped.items()):
+    own = {k: v for k, v in model.state_dict().items() if full or k.split(".", 1)[0] in only}
+    if set(mapped) != set(own) or any(tuple(own[k].shape) != tuple(v.shape) for k, v in mapped.items()
+                                      if not k.startswith("head.")):
         return None
     return mapped

@@ -179,7 +179,7 @@ def test_moved_field_errors_point_at_the_users_line(np_files, capsys) -> None:
 
 
 @pytest.mark.parametrize("old,new,message", [
-    ("use_pretrained: False", "use_pretrained: True", "downloads NetsPresso's weights"),
+    ("use_pretrained: False", "use_pretrained: True", "NetsPresso Trainer has no checkpoint for model name 'tiny'"),
     ("pixel_range: 1.0}]\n  inference", "pixel_range: 255}]\n  inference", "pixel_range 255 is not supported"),
     ("{name: resize, size: [32, 32]}, {name: totensor", "{name: mosaicdetection}, {name: totensor",
      "NetsPresso transform 'mosaicdetection' is not available in nptrain"),

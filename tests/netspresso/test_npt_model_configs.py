@@ -23,7 +23,10 @@ FOLDERS = sorted(p.parent.name for p in FIXTURES.glob("*/model.yaml")) if FIXTUR
 # task -> (our written 1.x data + augmentation files, tiny dataset, training input side)
 DATA = {"classification": ("vit_tiny", "cls", 32), "segmentation": ("resnet50_segmentation", "seg", 32),
         "detection": ("resnet50_detection", "det", 64)}
-TRAINED = ("mobilenetv3-", "mixnet-s-")  # the families of this round: one short epoch each
+TRAINED = ("mobilenetv3-", "mobilenetv4-", "mixnet-s-")  # the mobile families: one short epoch each
+# but not mixnet-s-detection (136M parameters in its 1536-wide fpn and head: 40 s): config check covers it, and the
+# same head trains in mobilenetv3-small-detection, the same backbone in mixnet-s-classification
+NOT_TRAINED = ("mixnet-s-detection",)
 
 
 def _files(folder: str) -> tuple[list[str], dict]:
@@ -50,7 +53,7 @@ def test_config_check_accepts_netspressos_model_config(folder: str, tiny_data: P
     assert out.startswith("ok: ") and f"({info['task']}, model " in out
 
 
-@pytest.mark.parametrize("folder", [f for f in FOLDERS if f.startswith(TRAINED)]
+@pytest.mark.parametrize("folder", [f for f in FOLDERS if f.startswith(TRAINED) and f not in NOT_TRAINED]
                          or [pytest.param("none", marks=pytest.mark.skip(reason=f"no {FIXTURES}"))])
 def test_trains_one_short_epoch(folder: str, tiny_data: Path, tmp_path: Path) -> None:
     from nptrain.training.engine import run_training

@@ -8,7 +8,8 @@ from __future__ import annotations
 from nptrain import hookimpl
 from nptrain.builtin.tasks import builtin_task
 from nptrain.builtin.detection_params import (
-    AnchorFreeDecoupledHeadParams, CSPDarknetParams, YOLOPAFPNParams, YOLOXLossParams,
+    AnchorDecoupledHeadParams, AnchorFreeDecoupledHeadParams, CSPDarknetParams, RetinaNetLossParams,
+    YOLOPAFPNParams, YOLOXLossParams,
 )
 from nptrain.records import (
     BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord, PresetRecord,
@@ -39,6 +40,9 @@ def nptrain_heads():
         HeadRecord(name="anchor_free_decoupled_head", factory="nptrain.detection.head:build",
                    params=AnchorFreeDecoupledHeadParams, tasks=("detection",),
                    description="YOLOX decoupled head; outputs (B, N, 5 + classes) boxes decoded to pixels + logits."),
+        HeadRecord(name="anchor_decoupled_head", factory="nptrain.detection.retina_head:build",
+                   params=AnchorDecoupledHeadParams, tasks=("detection",),
+                   description="RetinaNet head (anchors per level, shared class/box convs); same decoded output."),
     ]
 
 
@@ -61,6 +65,9 @@ def nptrain_losses():
         LossRecord(name="yolox_loss", factory="nptrain.detection.loss:build", params=YOLOXLossParams,
                    tasks=("detection",),
                    description="SimOTA assignment; IoU + objectness BCE + IoU-aware class BCE (+ optional L1)."),
+        LossRecord(name="retinanet_loss", factory="nptrain.detection.retina_loss:build", params=RetinaNetLossParams,
+                   tasks=("detection",),
+                   description="RetinaNet: IoU-matched anchors, sigmoid focal loss on classes + L1 on box deltas."),
     ]
 
 

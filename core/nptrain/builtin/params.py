@@ -27,10 +27,22 @@ class FCHeadParams:
 
 
 @attrs.define(kw_only=True)
+class FCConvHeadParams:
+    """``fc_conv``: pool to 1x1, ``num_layers - 1`` 1x1 conv-norm-act layers, dropout, a 1x1 conv to the classes."""
+
+    num_layers: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    intermediate_channels: PositiveInt = 1280
+    act_type: Optional[Activation] = "relu"
+    norm_type: Optional[Literal["batch_norm", "group_norm", "layer_norm"]] = "batch_norm"
+    dropout_prob: Probability = 0.0
+
+
+@attrs.define(kw_only=True)
 class FPNParams:
     """``fpn``: lateral 1×1 convs, top-down sum, 3×3 output convs, optional extra levels."""
 
-    out_channels: PositiveInt = 256
+    # ~: as wide as the deepest input level (NetsPresso Trainer's FPN has no such field and always does that)
+    out_channels: Optional[PositiveInt] = 256
     num_outs: PositiveInt = 4
     start_level: NonNegativeInt = 0
     end_level: int = -1
@@ -41,6 +53,15 @@ class FPNParams:
 @attrs.define(kw_only=True)
 class CrossEntropyParams:
     label_smoothing: Probability = 0.0
+
+
+@attrs.define(kw_only=True)
+class FocalLossParams:
+    """``focal_loss`` (classification): sigmoid focal loss against one-hot (or mixed) targets, averaged over
+    every image and class as NetsPresso Trainer's ``focal_loss`` does; ``alpha < 0`` turns the class weighting off."""
+
+    alpha: float = 0.25
+    gamma: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
 
 
 @attrs.define(kw_only=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from nptrain import hookimpl
 from nptrain.builtin.params import (
-    CrossEntropyParams, FCHeadParams, FCNHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
+    CrossEntropyParams, FCConvHeadParams, FocalLossParams, FCHeadParams, FCNHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
 )
 from nptrain.builtin.transform_params import (
     CenterCropParams, ColorJitterParams, FlipParams, MixingParams, NormalizeParams, PadParams, RandomCropParams,
@@ -35,6 +35,9 @@ def nptrain_heads():
         HeadRecord(name="fc", factory="nptrain.components.fc_head:build", params=FCHeadParams,
                    tasks=("classification",),
                    description="Global-average-pool + linear classifier (num_layers > 1 adds hidden layers)."),
+        HeadRecord(name="fc_conv", factory="nptrain.components.fc_conv_head:build", params=FCConvHeadParams,
+                   tasks=("classification",),
+                   description="Pool, then 1x1 conv-norm-act layers and a 1x1 conv to the classes (MobileNetV4's head)."),
         HeadRecord(name="fcn", factory="nptrain.components.fcn_head:build", params=FCNHeadParams,
                    tasks=("segmentation",),
                    description="FCN-style segmentation head: levels summed at the finest stride, 3x3 conv-BN-act, 1x1 classifier."),
@@ -58,6 +61,9 @@ def nptrain_losses():
         LossRecord(name="seg_cross_entropy", factory="nptrain.components.losses:build_seg_cross_entropy",
                    params=SegCrossEntropyParams, tasks=("segmentation",),
                    description="Pixel-wise cross entropy with ignore_index and optional class weights."),
+        LossRecord(name="focal_loss", factory="nptrain.components.losses:build_focal_loss",
+                   params=FocalLossParams, tasks=("classification",),
+                   description="Sigmoid focal loss over one-hot (or mixed) targets; down-weights easy examples."),
     ]
 
 

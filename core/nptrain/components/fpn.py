@@ -1,5 +1,10 @@
-"""``fpn`` neck (Lin et al.): lateral 1×1 convs, top-down nearest upsampling, 3×3 output convs."""
+"""``fpn`` neck (Lin et al.): lateral 1×1 convs, top-down nearest upsampling, 3×3 output convs.
+
+``out_channels: ~`` makes it as wide as the deepest input level, which is what NetsPresso Trainer's ``fpn`` always
+does (a NetsPresso config is translated to that)."""
 from __future__ import annotations
+
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +25,7 @@ class FPN(nn.Module):
             raise ValueError("fpn needs feature maps, but the backbone returns pooled vectors")
         self.start, self.end = params.start_level, end
         used = in_features.features[self.start:self.end]
-        c = params.out_channels
+        c = params.out_channels or used[-1].channels
         self.lateral_convs = nn.ModuleList(nn.Conv2d(f.channels, c, 1) for f in used)
         self.fpn_convs = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in used)
         n_extra = max(params.num_outs - len(used), 0)
@@ -31,6 +36,16 @@ class FPN(nn.Module):
         self.relu_before_extra = params.relu_before_extra_convs
         strides = [f.stride for f in used] + [used[-1].stride * 2 ** (i + 1) for i in range(n_extra)]
         self.feature_info = FeatureInfo(tuple(Feature(c, s) for s in strides))
+
+    def netspresso_keys(self, keys: Sequence[str]) -> Mapping[str, str]:
+        """NetsPresso (mmdetection's layout) appends the extra levels' convs to ``fpn_convs``."""
+        n = len(self.fpn_convs)
+        out = {}
+        for key in keys:
+            parts = key.split(".")
+            if parts[0] == "fpn_convs" and int(parts[1]) >= n:
+                out[key] = ".".join(["extra_convs", str(int(parts[1]) - n)] + parts[2:])
+        return out
 
     def forward(self, features):
         inputs = features[self.start:self.end]

@@ -1,11 +1,12 @@
-"""Built-in losses: classification and segmentation cross entropy."""
+"""Built-in losses: classification and segmentation cross entropy, classification focal loss."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nptrain.builtin.params import CrossEntropyParams, SegCrossEntropyParams
+from nptrain.builtin.params import CrossEntropyParams, FocalLossParams, SegCrossEntropyParams
+from nptrain.layers.focal import sigmoid_focal
 
 
 def _pred(outputs):
@@ -21,6 +22,20 @@ class CrossEntropy(nn.Module):
 
     def forward(self, outputs, targets) -> torch.Tensor:
         return F.cross_entropy(_pred(outputs), targets["labels"], label_smoothing=self.label_smoothing)
+
+
+class FocalLoss(nn.Module):
+    """Class indices ``(B,)`` become one-hot targets; soft targets ``(B, C)`` (mixup/cutmix) are used as they are."""
+
+    def __init__(self, params: FocalLossParams) -> None:
+        super().__init__()
+        self.alpha, self.gamma = params.alpha, params.gamma
+
+    def forward(self, outputs, targets) -> torch.Tensor:
+        logits, labels = _pred(outputs).float(), targets["labels"]
+        if labels.dim() == 1:
+            labels = F.one_hot(labels.long(), logits.shape[-1]).to(logits.dtype)
+        return sigmoid_focal(logits, labels.to(logits.dtype), self.alpha, self.gamma).mean()
 
 
 class SegCrossEntropy(nn.Module):
@@ -45,3 +60,7 @@ def build_cross_entropy(params: CrossEntropyParams) -> CrossEntropy:
 
 def build_seg_cross_entropy(params: SegCrossEntropyParams) -> SegCrossEntropy:
     return SegCrossEntropy(params)
+
+
+def build_focal_loss(params: FocalLossParams) -> FocalLoss:
+    return FocalLoss(params)

@@ -13,7 +13,7 @@ from nptrain.config.model_section import ComponentConfig, ModelConfig
 from nptrain.config.structure import structure
 from nptrain.hints import suggest
 from nptrain.config.yaml_io import LocatedConfig
-from nptrain.errors import ConfigError, PluginError, UserError
+from nptrain.errors import ConfigError, PluginError, UserError, ValueAt
 from nptrain.known_plugins import install_hint
 from nptrain.registry import Provided, Registry
 
@@ -85,8 +85,22 @@ def resolve_component(kind: str, comp: ComponentConfig, task: str, registry: Reg
     if comp.stage_params:
         if stage_cls is None:
             raise cfg.error(path + ("stage_params",), f"{kind} {comp.name!r} takes no stage_params")
-        stages = [structure(s, stage_cls, cfg=cfg, base=path + ("stage_params", i)) for i, s in enumerate(comp.stage_params)]
+        stages = [_stage(s, stage_cls, cfg, path + ("stage_params", i)) for i, s in enumerate(comp.stage_params)]
     return ResolvedComponent(kind=kind, provided=prov, params=params, stage_params=stages, path=path)
+
+
+def _stage(value: Any, stage_cls: Any, cfg: LocatedConfig, base: tuple) -> Any:
+    """One stage: through the stage class's ``from_config(value)`` when it has one (a stage that is not a mapping,
+    such as NetsPresso's MobileNetV4 block lists; a ``ValueAt`` is located at its element), else cattrs."""
+    from_config = getattr(stage_cls, "from_config", None)
+    if from_config is None:
+        return structure(value, stage_cls, cfg=cfg, base=base)
+    try:
+        return from_config(value)
+    except ValueAt as exc:
+        raise cfg.error(base + exc.sub, str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise cfg.error(base, str(exc)) from None
 
 
 def _unknown_preset(name: str, task: str, registry: Registry) -> str:

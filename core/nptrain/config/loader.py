@@ -58,7 +58,8 @@ class LoadedConfig:
                 model["architecture"][slot] = {
                     "name": comp.record.name,
                     "params": CONVERTER.unstructure(comp.params) if comp.params is not None else None,
-                    "stage_params": [CONVERTER.unstructure(s) for s in comp.stage_params] or None,
+                    "stage_params": [s.to_config() if hasattr(s, "to_config") else CONVERTER.unstructure(s)
+                                     for s in comp.stage_params] or None,
                 }
         model["losses"] = [
             {"criterion": loss.provided.record.name, "weight": loss.weight,

@@ -21,6 +21,7 @@ class LocatedEditor:
     changes: dict = attrs.Factory(dict)  # native path -> why this line differs from the original
     removed: list = attrs.Factory(list)  # "dotted.field: why" for fields dropped without loss of meaning
     ignored: list = attrs.Factory(list)  # "dotted.field (why)" for fields whose meaning nptrain lacks
+    notes: list = attrs.Factory(list)  # what the user should know about how a field was honoured
 
     # -- reading -----------------------------------------------------------------------
     def get(self, path: Iterable[Any], default: Any = None) -> Any:

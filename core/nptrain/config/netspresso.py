@@ -55,9 +55,12 @@ class Translation:
     changes: dict = attrs.Factory(dict)
     removed: list = attrs.Factory(list)
     ignored: list = attrs.Factory(list)
+    notes: list = attrs.Factory(list)  # how a field was honoured, when the user should know (weights found)
 
     def ignored_note(self) -> Optional[str]:
-        return f"ignored NetsPresso fields: {', '.join(self.ignored)}" if self.ignored else None
+        """The lines a run or check prints about the translation: its notes, then the ignored fields."""
+        lines = list(self.notes) + ([f"ignored NetsPresso fields: {', '.join(self.ignored)}"] if self.ignored else [])
+        return "\n".join(lines) or None
 
 
 def _dict(value: Any) -> dict:
@@ -105,7 +108,7 @@ def translate(cfg: LocatedConfig, transforms: Sequence[str]) -> Translation:
     _training(ed)
     _logging(ed)
     _environment(ed)
-    return Translation(detected=True, changes=ed.changes, removed=ed.removed, ignored=ed.ignored)
+    return Translation(detected=True, changes=ed.changes, removed=ed.removed, ignored=ed.ignored, notes=ed.notes)
 
 
 def _check_keys(ed: LocatedEditor) -> None:

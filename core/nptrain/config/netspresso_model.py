@@ -1,9 +1,11 @@
 """The ``model`` section of NetsPresso Trainer 1.x files → nptrain's (see ``nptrain.config.netspresso``)."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from nptrain.config.located_edit import LocatedEditor
+from nptrain.config.pretrained import find_pretrained
 from nptrain.hints import suggest
 
 NP = "NetsPresso 1.x"
@@ -33,6 +35,7 @@ def translate_model(ed: LocatedEditor) -> None:
             _component(ed, slot)
     _postprocessor(ed)
     _losses(ed)
+    _retinanet_geometry(ed)
 
 
 def _checkpoint(ed: LocatedEditor) -> None:
@@ -46,6 +49,7 @@ def _checkpoint(ed: LocatedEditor) -> None:
             raise ed.error(C + (key,), f"unknown field {key!r}" + (f" (did you mean {near!r}?)" if near else
                            f"; known fields: {', '.join(CHECKPOINT_KEYS)}"), value=False)
     path, pretrained = ckpt.get("path"), bool(ckpt.get("use_pretrained"))
+    given = bool(path)
     load_head = ckpt.get("load_head", False)
     optimizer_path = ckpt.get("optimizer_path")
     if path is not None and not isinstance(path, str):
@@ -61,9 +65,13 @@ def _checkpoint(ed: LocatedEditor) -> None:
     elif pretrained and path:
         ed.move(C + ("path",), M + ("checkpoint_path_tmp",), "")
     elif pretrained:
-        raise ed.error(C + ("use_pretrained",), "use_pretrained: true without a path downloads NetsPresso's "
-                       "weights, which nptrain does not do: set checkpoint.path to a weights file (e.g. made with "
-                       "nptrain convert, or the .safetensors NetsPresso saved), or use_pretrained: false")
+        try:  # NetsPresso would download its own checkpoint: find it offline instead
+            found = find_pretrained(str(ed.get(M + ("name",)) or ""), str(ed.get(M + ("task",)) or ""))
+        except ValueError as exc:
+            raise ed.error(C + ("use_pretrained",), str(exc), value=False) from None
+        ed.put(M + ("checkpoint_path_tmp",), found.spec, "", located_at=C + ("use_pretrained",))
+        ed.notes.append(f"use_pretrained: true: {found.spec} ({found.where})")
+        path = found.spec
     if optimizer_path:
         ed.move(C + ("optimizer_path",), M + ("resume_optimizer_checkpoint",),
                 f"was model.checkpoint.optimizer_path ({NP})")
@@ -73,7 +81,8 @@ def _checkpoint(ed: LocatedEditor) -> None:
                           "re-initialises one whose class count differs)")
     ed.drop(C)
     if ed.has(M + ("checkpoint_path_tmp",)):
-        ed.move(M + ("checkpoint_path_tmp",), C, f"was model.checkpoint.path with use_pretrained: true ({NP})")
+        ed.move(M + ("checkpoint_path_tmp",), C, f"was model.checkpoint.path with use_pretrained: true ({NP})"
+                if given else f"found offline for use_pretrained: true ({NP} downloads it)")
     else:
         ed.removed.append("model.checkpoint: " + ("use_pretrained is false: nothing loaded" if not pretrained
                                                   else "the .pt file is model.fx_model_checkpoint"))
@@ -114,14 +123,21 @@ def _netspresso_defaults(ed: LocatedEditor, P: tuple, slot: str, name: Any) -> N
     """Where 1.x's component of the same name defaults otherwise than ours, write its default down, so a 1.x
     config builds 1.x's model (and its checkpoints load: ``nptrain.netspresso_weights``)."""
     params = P + ("params",)
-    if slot == "backbone" and name == "resnet" and not ed.has(params + ("return_stage_idx",)):
-        # 1.x's ResNet returns only its last stage unless told (ours returns every stage)
+    if slot == "backbone" and name in ("resnet", "mobilenetv4") and not ed.has(params + ("return_stage_idx",)):
+        # 1.x's ResNet and MobileNetV4 return only their last stage unless told (ours return every stage)
         stages = ed.get(P + ("stage_params",))
         last = (len(stages) if isinstance(stages, list) and stages else 4) - 1
-        ed.put(params + ("return_stage_idx",), [last], f"1.x ResNet's default: the last stage only ({NP})",
+        ed.put(params + ("return_stage_idx",), [last], f"1.x's default: the last stage only ({NP})",
                located_at=P)
     if slot == "backbone" and name == "mixtransformer" and not ed.has(params + ("layer_norm_eps",)):
         ed.put(params + ("layer_norm_eps",), 1e-6, f"1.x MixTransformer's LayerNorm eps ({NP})", located_at=P)
+    if slot == "neck" and name == "fpn" and not ed.has(params + ("out_channels",)):
+        ed.put(params + ("out_channels",), None, f"1.x's FPN is as wide as the deepest input level ({NP})",
+               located_at=P)
+    if slot == "backbone" and name == "efficientformer" and ed.get(M + ("task",)) in ("segmentation", "detection") \
+            and not ed.has(params + ("fork_norms",)):
+        # 1.x's dense EfficientFormer normalises each returned stage and goes on with the normalised map
+        ed.put(params + ("fork_norms",), "inline", f"1.x's dense EfficientFormer ({NP})", located_at=P)
     if slot == "head" and name == "all_mlp_decoder" and not ed.has(params + ("style",)):
         # 1.x's decoder is not SegFormer's: conv-BN-ReLU projections, concatenated shallowest first
         ed.put(params + ("style",), "netspresso", f"1.x's all_mlp_decoder ({NP})", located_at=P)
@@ -184,6 +200,22 @@ def _losses(ed: LocatedEditor) -> None:
 def _weight(entry: dict) -> float:
     w = entry.get("weight")
     return 1.0 if w is None else float(w)
+
+
+def _retinanet_geometry(ed: LocatedEditor) -> None:
+    """1.x's retinanet_loss reads the anchors from the model's output; ours rebuilds them for a validation loss
+    from its own anchor_sizes / aspect_ratios, so they are the head's."""
+    head = ed.get(ARCH + ("head",))
+    losses = ed.get(M + ("losses",))
+    if not isinstance(head, dict) or head.get("name") != "anchor_decoupled_head" or not isinstance(losses, list):
+        return
+    params = head.get("params") if isinstance(head.get("params"), dict) else {}
+    for i, entry in enumerate(losses):
+        if isinstance(entry, dict) and entry.get("criterion") == "retinanet_loss":
+            for key in ("anchor_sizes", "aspect_ratios"):
+                if key in params and key not in entry:
+                    ed.put(M + ("losses", i, key), copy.deepcopy(params[key]), f"the head's {key} ({NP} reads them from the model)",
+                           located_at=ARCH + ("head", "params", key))
 
 
 def _pidnet_trio(ed: LocatedEditor, positions: list[int]) -> None:

@@ -64,19 +64,23 @@ def formula_tensor(name: str, dtype: torch.dtype, shape: tuple[int, ...], *, gai
         return torch.zeros(shape, dtype=dtype)
     numel = math.prod(shape)
     phase = ((zlib.crc32(name.encode("utf-8")) + 7919 * salt) % 10007) / 1000.0
+    # sin(0.7 i + 1e-3 i i + phase), each operation in place and in the formula's order: bit-identical to the
+    # written-out expression, twice as fast on the 100M-parameter detectors
     i = torch.arange(numel, dtype=torch.float64)
-    base = torch.sin(0.7 * i + 1e-3 * i * i + phase).reshape(shape)
+    quad = i.mul(1e-3).mul_(i)
+    base = i.mul_(0.7).add_(quad).add_(phase).sin_().reshape(shape)
+    del quad
     leaf = name.rsplit(".", 1)[-1]
     if leaf == "running_var":
-        value = 1.0 + 0.25 * (base + 1.0)
+        value = base.add_(1.0).mul_(0.25).add_(1.0)
     elif leaf == "running_mean":
-        value = 0.1 * base
+        value = base.mul_(0.1)
     elif len(shape) <= 1 and leaf in ("weight", "gamma"):
-        value = 1.0 + 0.1 * base
+        value = base.mul_(0.1).add_(1.0)
     elif len(shape) <= 1:
-        value = 0.02 * base
+        value = base.mul_(0.02)
     else:
-        value = gain * base / math.sqrt(numel // shape[0])
+        value = base.mul_(gain).div_(math.sqrt(numel // shape[0]))
     return value.to(dtype)
 
 

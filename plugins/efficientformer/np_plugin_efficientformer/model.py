@@ -176,6 +176,13 @@ class EfficientFormer(nn.Module):
             strides.append(stride)
         self.norm = nn.LayerNorm(dims[-1])
         self.dense = task != "classification"
+        self.fork = params.fork_norms if self.dense else None
+        if self.fork:
+            # a GroupNorm(1, C) per returned stage (snap's fork_feat, NetsPresso's dense model); the final
+            # LayerNorm stays (their checkpoints carry it) but is unused, so it is frozen: no gradient, and
+            # DDP does not wait for one
+            self.fork_norms = nn.ModuleList(nn.GroupNorm(1, d) for d in dims)
+            self.norm.requires_grad_(False)
         last = Feature(dims[-1], strides[-1])
         self.feature_info = FeatureInfo(tuple(Feature(d, s) for d, s in zip(dims[:3], strides[:3])) + (last,)
                                         if self.dense else (last,))
@@ -193,10 +200,16 @@ class EfficientFormer(nn.Module):
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
-            if self.dense and i < 3:
+            if self.fork:  # the last stage ends channels-last: back to (B, C, H, W) first
+                y = self.fork_norms[i](x if i < 3 else x.permute(0, 3, 1, 2))
+                outs.append(y)
+                if self.fork == "inline" and i < 3:
+                    x = y
+            elif self.dense and i < 3:
                 outs.append(x)
-        # the last stage ends channels-last: normalise the channels, then back to (B, C, H, W)
-        outs.append(self.norm(x).permute(0, 3, 1, 2))
+        if not self.fork:
+            # the last stage ends channels-last: normalise the channels, then back to (B, C, H, W)
+            outs.append(self.norm(x).permute(0, 3, 1, 2))
         return tuple(outs)
 
 

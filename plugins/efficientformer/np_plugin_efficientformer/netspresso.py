@@ -2,7 +2,7 @@
 
 NetsPresso keeps snap's modules under other names: the stem as ``patch_embed.stem.I.block``, stages and
 the embeddings between them as one flat ``encoder.blocks.K`` list (a stage's blocks ``K.B``, an embedding
-``K.proj``), conv + BN pairs under ``block``, Hugging Face-style names inside blocks, and separate ``query``,
+``K.proj``; a dense model's per-stage norms ``encoder.normK`` at the stage's ``K``), conv + BN pairs under ``block``, Hugging Face-style names inside blocks, and separate ``query``,
 ``key`` and ``value`` projections where ours (snap's) packs them per head into one ``qkv``: head ``h`` owns
 rows ``[q_h, k_h, v_h]``. So this rearranges tensors, not only keys."""
 from __future__ import annotations
@@ -44,6 +44,10 @@ def netspresso_state(state: Mapping[str, torch.Tensor], num_heads: Mapping[str, 
             continue
         if key in ("norm.weight", "norm.bias"):
             out[key] = value
+            continue
+        m = re.fullmatch(r"encoder\.norm(\d+)\.(weight|bias)", key)  # dense tasks: one norm per returned stage
+        if m:
+            out[f"fork_norms.{stage_of[int(m[1])]}.{m[2]}"] = value
             continue
         m = re.fullmatch(r"encoder\.blocks\.(\d+)\.proj\.block\.(conv|norm)\.(.+)", key)
         if m:

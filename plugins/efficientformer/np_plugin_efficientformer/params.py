@@ -61,6 +61,11 @@ class EfficientFormerParams:
     attention_bias_resolution: int = attrs.field(default=7, validator=v.ge(1))
     # stochastic depth, rising linearly over all blocks from 0 to this (snap drop_path_rate)
     drop_path_rate: float = attrs.field(default=0.0, validator=[v.ge(0.0), v.lt(1.0)])
+    # dense tasks only: a GroupNorm(1, C) on every returned stage. "side": the normalised copy is returned and
+    # the unnormalised map goes on (snap's fork_feat models); "inline": the normalised map also goes on to the
+    # next stage (NetsPresso Trainer's dense EfficientFormer, set when its configs are translated); ~: none,
+    # the last stage through the final LayerNorm
+    fork_norms: Optional[Literal["side", "inline"]] = None
 
     def __attrs_post_init__(self) -> None:
         if self.attention_channels % self.num_attention_heads:

@@ -44,4 +44,19 @@ def presets() -> list[PresetRecord]:
                                                                          "dropout_prob": 0.2}}},
                          description=f"MobileNetV3-{size.capitalize()} (NetsPresso Trainer's stage lists, "
                                      f"{'2.5' if size == 'small' else '5.5'}M params with 1000 classes)")
-            for size in ("small", "large")]
+            for size in ("small", "large")] + [detection()]
+
+
+def detection() -> PresetRecord:
+    """NetsPresso Trainer's mobilenetv3-small-detection: the backbone's four stages, an ``fpn`` as wide as the
+    last (576), the RetinaNet head with one anchor size per level. Its configs share one BatchNorm over the
+    head's levels; this preset uses the head's default GroupNorm, which evaluates as it trains."""
+    return PresetRecord(
+        name="mobilenet_v3_small", task="detection", default_input_size=320,
+        architecture={"backbone": backbone("small"),
+                      "neck": {"name": "fpn", "params": {"out_channels": None, "num_outs": 4}},
+                      "head": {"name": "anchor_decoupled_head",
+                               "params": {"anchor_sizes": [[32], [64], [128], [256]], "num_layers": 1}}},
+        losses=({"criterion": "retinanet_loss", "anchor_sizes": [[32], [64], [128], [256]]},),
+        description="MobileNetV3-Small + fpn + RetinaNet head (NetsPresso Trainer's detection layout; "
+                    "20.5M params at 80 classes)")
