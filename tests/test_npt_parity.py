@@ -28,11 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("NPTRAIN_NPT_PARITY_DIR") or ROOT.parent / "shared" / "npt-parity")
 FOLDERS = sorted(p.parent.name for p in FIXTURES.glob("*/source.json")) if FIXTURES.is_dir() else []
 
-# built, but not NetsPresso's model or layout yet (issue 27): folder -> what differs
-NOT_YET = {
-    "vit-tiny-classification": "NetsPresso's vit-tiny is another model (5,507,530 parameters; ours 5,389,642): "
-                               "not investigated yet",
-}
+# built, but not NetsPresso's model or layout yet: folder -> what differs (none at present)
+NOT_YET: dict[str, str] = {}
 
 
 def _missing(folder: Path, info: dict) -> list[str]:

@@ -80,7 +80,8 @@ def test_shipped_fields_take_their_native_places(tiny_data) -> None:
     assert [x.provided.record.name for x in pid.resolved.losses] == ["pidnet_loss"]
     assert pid.resolved.losses[0].params.ignore_index == 255
     vit = load_config(files("vit_tiny"), [f"data.path.root={tiny_data / 'cls'}"])
-    assert vit.resolved.backbone.params.use_sinusoidal_pos_embed is True
+    vp = vit.resolved.backbone.params  # 1.x's ViT: one patch conv, its table of vocab_size rows, eps 1e-5
+    assert (vp.style, vp.vocab_size, vp.norm_eps) == ("netspresso", 1000, 1e-5)
     mixing = vit.run.augmentation.train[-1]
     assert (mixing.name, mixing.params.mixup, mixing.params.cutmix) == ("mixing", [0.2, 0.5], [1.0, 0.5])
     det = load_config(files("resnet50_detection"), [f"data.path.root={tiny_data / 'det'}"])

@@ -108,8 +108,8 @@ def _component(ed: LocatedEditor, slot: str) -> None:
             ed.drop(P + ("params", key), removed="~ means the default")
         if slot == "head":
             _head_params(ed, P)
-        if slot == "backbone" and comp.get("name") == "vit" and "vocab_size" in params:
-            _vit_vocab(ed, P)
+        if slot == "backbone" and comp.get("name") == "vit":
+            _vit_style(ed, P)
     _netspresso_defaults(ed, P, slot, comp.get("name"))
     stages = ed.get(P + ("stage_params",))
     if isinstance(stages, list):
@@ -159,13 +159,20 @@ def _head_params(ed: LocatedEditor, P: tuple) -> None:
         ed.drop(P + ("params",), removed="empty")
 
 
-def _vit_vocab(ed: LocatedEditor, P: tuple) -> None:
-    """1.x ViT adds a fixed sinusoidal position table of ``vocab_size`` rows; nptrain sizes its own table
-    from ``image_size``, so only the sinusoidal choice carries over."""
-    vocab = ed.get(P + ("params", "vocab_size"))
-    ed.drop(P + ("params", "vocab_size"), removed="sinusoidal table length; nptrain sizes it from the input")
-    ed.put(P + ("params", "use_sinusoidal_pos_embed"), True,
-           f"{NP} ViT uses a fixed sinusoidal position table (vocab_size {vocab})", located_at=P + ("params",))
+def _vit_style(ed: LocatedEditor, P: tuple) -> None:
+    """1.x's ViT is ml-cvnets' earlier one (one patch conv, a fixed table of ``vocab_size`` rows on every token,
+    LayerNorm eps 1e-5, its ffn dropout also on the embeddings and after each block's MLP): ``style: netspresso``."""
+    params = P + ("params",)
+    if ed.has(params + ("style",)):
+        return
+    ed.put(params + ("style",), "netspresso", f"1.x's ViT ({NP})", located_at=P)
+    if not ed.has(params + ("norm_eps",)):
+        ed.put(params + ("norm_eps",), 1e-5, f"1.x's ViT LayerNorm eps ({NP})", located_at=P)
+    drop = ed.get(params + ("ffn_dropout_prob",))
+    for key in ("dropout_prob", "pos_embed_dropout_prob"):
+        if not ed.has(params + (key,)):
+            ed.put(params + (key,), 0.0 if drop is None else drop, f"1.x's ViT applies ffn_dropout_prob here ({NP})",
+                   located_at=P)
 
 
 def _postprocessor(ed: LocatedEditor) -> None:

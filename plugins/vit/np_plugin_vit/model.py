@@ -33,6 +33,17 @@ def sinusoidal_table(num_embeddings: int, dim: int) -> torch.Tensor:
     return table.reshape(1, 1, num_embeddings, dim)
 
 
+def interleaved_table(num_embeddings: int, dim: int) -> torch.Tensor:
+    """Fixed ``(1, N, dim)`` table of the PyTorch tutorial's transformer (NetsPresso Trainer's ViT): channel
+    ``2j`` is ``sin(pos * w_j)``, channel ``2j + 1`` is ``cos(pos * w_j)``, ``w_j = 10000 ** (-2j / dim)``."""
+    table = torch.zeros(num_embeddings, dim)
+    position = torch.arange(0, num_embeddings, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, dim, 2).float() * (-math.log(10000.0) / dim))
+    table[:, 0::2] = torch.sin(position * div_term)
+    table[:, 1::2] = torch.cos(position * div_term[: dim // 2])
+    return table.unsqueeze(0)
+
+
 def drop_path_rates(rate: float, num_blocks: int) -> list[float]:
     """Per-block stochastic-depth rates: linear from 0 to ``rate``, rounded to 3 decimals like ml-cvnets."""
     if num_blocks == 1:
@@ -63,20 +74,30 @@ class VisionTransformer(nn.Module):
     def __init__(self, params: ViTParams) -> None:
         super().__init__()
         dim = params.attention_channels
-        stem = params.stem_channels or max(32, dim // 4)
-        k0 = params.patch_size // 4
-        # ml-cvnets pads (k - 1) // 2: 1 for the first 4x4 conv, 0 for the 2x2 ones (224 -> 56 -> 28 -> 14)
-        self.stem = nn.Sequential(
-            ConvNormAct(3, stem, k0, k0, padding=(k0 - 1) // 2, norm="batch_norm", act=params.act_type),
-            ConvNormAct(stem, stem, 2, 2, padding=0, norm="batch_norm", act=params.act_type),
-            ConvNormAct(stem, dim, 2, 2, padding=0, bias=True, norm=None, act=None),
-        )
         self.dim = dim
-        # structured pruning of the embedding width trims these along their channel axis
-        self.pruning_dims = {"pos_embed": 3, "cls_token": 2}
+        self.netspresso = params.style == "netspresso"
+        if self.netspresso:
+            kernel = params.patch_size + 1 if params.patch_size % 2 == 0 else params.patch_size
+            self.patch_emb = nn.Conv2d(3, dim, kernel, params.patch_size, padding=(kernel - 1) // 2)
+            self.pruning_dims = {"pos_embed": 2, "cls_token": 2}
+            # saved with the weights, as NetsPresso saves it: its checkpoints carry the table they were run with
+            self.register_buffer("pos_embed", interleaved_table(params.vocab_size, dim))
+        else:
+            stem = params.stem_channels or max(32, dim // 4)
+            k0 = params.patch_size // 4
+            # ml-cvnets pads (k - 1) // 2: 1 for the first 4x4 conv, 0 for the 2x2 ones (224 -> 56 -> 28 -> 14)
+            self.stem = nn.Sequential(
+                ConvNormAct(3, stem, k0, k0, padding=(k0 - 1) // 2, norm="batch_norm", act=params.act_type),
+                ConvNormAct(stem, stem, 2, 2, padding=0, norm="batch_norm", act=params.act_type),
+                ConvNormAct(stem, dim, 2, 2, padding=0, bias=True, norm=None, act=None),
+            )
+            # structured pruning of the embedding width trims these along their channel axis
+            self.pruning_dims = {"pos_embed": 3, "cls_token": 2}
         self.num_embeddings = (params.image_size // params.patch_size) ** 2
         table_shape = (1, 1, self.num_embeddings, dim)
-        if params.use_sinusoidal_pos_embed:
+        if self.netspresso:
+            pass  # the interleaved table above
+        elif params.use_sinusoidal_pos_embed:
             # recomputed at build time, so it is not part of the state dict
             self.register_buffer("pos_embed", sinusoidal_table(self.num_embeddings, dim), persistent=False)
         else:
@@ -118,7 +139,25 @@ class VisionTransformer(nn.Module):
         table = F.interpolate(table, size=(tokens.shape[1], self.dim), mode="bilinear", align_corners=False)
         return table.reshape(1, -1, self.dim)
 
+    def netspresso_keys(self, keys):
+        """NetsPresso Trainer's names for this backbone onto ours (:mod:`np_plugin_vit.netspresso`)."""
+        # lazy: only needed when such a checkpoint is loaded
+        from np_plugin_vit.netspresso import netspresso_keys
+
+        return netspresso_keys(keys)
+
+    def _netspresso_tokens(self, x):
+        """Patch conv, CLS first, then the table's first rows added to every token (CLS included)."""
+        tokens = self.patch_emb(x).flatten(2).transpose(1, 2)
+        if self.use_cls_token:
+            tokens = torch.cat((self.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+        # ``.to(tokens)`` first: fx then slices a traced value by the traced token count (see position_embedding)
+        return tokens + self.pos_embed.to(tokens)[:, : tokens.shape[1]]
+
     def forward(self, x):
+        if self.netspresso:
+            tokens = self.norm(self.blocks(self.pos_drop(self._netspresso_tokens(x))))
+            return (tokens[:, 0] if self.use_cls_token else tokens.mean(dim=1),)
         tokens = self.stem(x).flatten(2).transpose(1, 2)  # (B, N, C)
         tokens = self.position_embedding(tokens) + tokens
         if self.use_cls_token:

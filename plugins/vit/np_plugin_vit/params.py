@@ -52,6 +52,12 @@ class ViTParams:
     act_type: ViTActivation = "gelu"
     # LayerNorm eps of every block and the final norm (ml-cvnets sets 1e-6 on all of them)
     norm_eps: float = attrs.field(default=1e-6, validator=v.gt(0.0))
+    # "netspresso": NetsPresso Trainer 1.x's ViT (ml-cvnets' earlier one): one patch conv (kernel patch_size,
+    # +1 when even), the CLS token first and a fixed interleaved sin/cos table of vocab_size rows added to every
+    # token, CLS included, cut to the token count (set when its configs are translated)
+    style: Literal["cvnets", "netspresso"] = "cvnets"
+    # rows of the netspresso style's table: the most tokens (CLS included) an input may give
+    vocab_size: int = attrs.field(default=1000, validator=v.ge(1))
 
     def __attrs_post_init__(self) -> None:
         if self.attention_channels % self.num_attention_heads:

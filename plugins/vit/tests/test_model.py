@@ -161,3 +161,26 @@ def test_onnx_export_matches_pytorch(tmp_path):
     model = nptrain.create_model("vit_tiny", num_classes=4).eval()
     report = export_onnx_checked(model, torch.randn(2, 3, 64, 64), tmp_path / "vit.onnx", opset=17, dynamic_batch=True)
     assert report["opset"] == 17
+
+
+def test_netspresso_style_is_one_patch_conv_and_a_saved_table_on_every_token():
+    """``style: netspresso`` (NetsPresso Trainer's ViT): a 17x17 stride-16 patch conv, CLS first, the interleaved
+    sin/cos table added to every token; parameters counted by hand, the table saved, fx over two input sizes.
+    NetsPresso's own outputs are reproduced in the repository's tests/test_npt_parity.py (vit-tiny)."""
+    from np_plugin_vit.model import interleaved_table
+
+    p = ViTParams(**SMALL, style="netspresso", vocab_size=40, norm_eps=1e-5)
+    model = VisionTransformer(p).eval()
+    d, f = p.attention_channels, p.ffn_intermediate_channels
+    block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (d * f + f) + (f * d + d)
+    assert sum(x.numel() for x in model.parameters()) == (3 * 17 * 17 * d + d) + d + p.num_blocks * block + 2 * d
+    assert model.patch_emb.kernel_size == (17, 17) and model.patch_emb.padding == (8, 8)
+    assert "pos_embed" in model.state_dict() and model.pos_embed.shape == (1, 40, d)
+    table = interleaved_table(40, d)[0]
+    assert torch.equal(table[3, 0::2], torch.sin(3 * torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))))
+    traced = torch.fx.symbolic_trace(model)
+    for side in (64, 96):  # 17 and 37 tokens with the CLS token: the table's first rows
+        x = torch.randn(2, 3, side, side)
+        with torch.no_grad():
+            out = model(x)[0]
+            assert out.shape == (2, d) and torch.equal(traced(x)[0], out)
