@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nptrain import hookimpl
-from nptrain.records import BackboneRecord
+from nptrain.records import BackboneRecord, ConverterRecord
 
 from np_plugin_mobilenetv3.params import MobileNetV3Params, MobileNetV3Stage
 from np_plugin_mobilenetv3.presets import presets
@@ -19,3 +19,10 @@ def nptrain_backbones():
 @hookimpl
 def nptrain_presets():
     return presets()
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="torchvision", presets=("mobilenet_v3_small", "mobilenet_v3_large"),
+                            factory="np_plugin_mobilenetv3.convert:from_torchvision",
+                            description="torchvision.models.mobilenet_v3_small / _large state dicts")]
