@@ -36,6 +36,8 @@ SETTINGS = {
     "efficientformer_l1": ("classification", 8, 224), "mobilevit_s": ("classification", 8, 224),
     "vit_tiny": ("classification", 8, 224), "resnet18": ("classification", 8, 224),
     "segformer_b0": ("segmentation", 2, 512), "pidnet_s": ("segmentation", 2, 512),
+    "mobilenet_v3_small": ("classification", 8, 224), "mobilenetv4_conv_small": ("classification", 8, 224),
+    "mobilenetv4_hybrid_medium": ("classification", 8, 224), "mixnet_s": ("classification", 8, 224),
 }
 VARIANTS = ("fp32", "channels_last", "bf16", "bf16_cl", "compile", "literal")
 

@@ -24,7 +24,10 @@ from nptrain.plugin_manager import default_plugins
 SIZE = 64
 # larger variants of a family whose smallest member (same block code) runs by default
 LARGER_VARIANTS = {"efficientformer_l3", "efficientformer_l7", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5",
-                   "mobilevit_s", "mobilevit_xs", "pidnet_m", "pidnet_l", "resnet34", "resnet101"}
+                   "mobilevit_s", "mobilevit_xs", "pidnet_m", "pidnet_l", "resnet34", "resnet101",
+                   "mobilenet_v3_large", "mixnet_m", "mixnet_l",
+                   # mobilenetv4: conv_small runs the conv blocks, hybrid_medium the attention ones
+                   "mobilenetv4_conv_medium", "mobilenetv4_conv_large", "mobilenetv4_hybrid_large"}
 ALL_PRESETS = os.environ.get("NPTRAIN_ALL_PRESETS") == "1"
 
 

@@ -85,7 +85,8 @@ def _one_step(model: torch.nn.Module, criterion, images, targets, fmt: torch.mem
 
 # one preset of each family that declares channels_last (the smallest); the test below holds the list complete
 NHWC_SAMPLES = [("resnet18", "classification"), ("mobilevit_xxs", "classification"),
-                ("efficientformer_l1", "classification")]
+                ("efficientformer_l1", "classification"), ("mobilenet_v3_small", "classification"),
+                ("mobilenetv4_conv_small", "classification"), ("mixnet_s", "classification")]
 
 
 def _family(record) -> str:
@@ -122,16 +123,19 @@ def test_channels_last_preset_step_equals_contiguous(preset, task, tmp_path):
     images = torch.randn(2, 3, side, side)
     targets = {"labels": torch.tensor([0, 2])} if task == "classification" else \
         {"masks": torch.randint(0, 3, (2, side, side))}
+    # in float64: a layout mistake shows at full size, while float32 rounding, which deep mobile nets with
+    # BatchNorm over a 2-image 64-pixel batch amplify to a few 1e-3 (mobilenetv4), stays far below the bound
+    model, images = model.double(), images.double()
     loss_a, grads_a = _one_step(copy.deepcopy(model), criterion, images, targets, torch.contiguous_format)
     loss_b, grads_b = _one_step(model, criterion, images, targets, torch.channels_last)
-    assert loss_b == pytest.approx(loss_a, rel=1e-4, abs=1e-5)
+    assert loss_b == pytest.approx(loss_a, rel=1e-10, abs=1e-12)
     assert grads_a.keys() == grads_b.keys()
     # relative to each tensor's own scale, but not below the model's: a conv bias in front of a BatchNorm
     # has a gradient that is zero up to rounding
     overall = max(float(g.abs().max()) for g in grads_a.values())
     for name, g in grads_a.items():
         scale = max(float(g.abs().max()), 1e-3 * overall)
-        assert float((grads_b[name] - g).abs().max()) <= 2e-3 * scale, name
+        assert float((grads_b[name] - g).abs().max()) <= 1e-8 * scale, name
 
 
 def test_channels_last_run_equals_contiguous_run(small_config, tmp_path):

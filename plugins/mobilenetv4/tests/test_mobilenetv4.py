@@ -89,3 +89,27 @@ def test_a_hybrid_model_prunes_rebuilds_trains_and_exports():
 
     check_prune_rebuild_train_export(lambda: nptrain.create_model("mobilenetv4_hybrid_medium", num_classes=4),
                                      torch.randn(2, 3, 64, 64), what="mobilenetv4_hybrid_medium")
+
+
+def test_attention_blocks_give_the_same_step_in_channels_last():
+    """The presets train in channels_last: the hybrid's attention (flatten, einsum, reshape) must compute the same
+    loss and gradients as in contiguous layout. In float64, so rounding (which a deep net with BatchNorm on a tiny
+    batch amplifies to ~0.2 % in float32) does not hide a layout mistake: agreement to 1e-9 of each tensor's scale."""
+    import copy
+
+    torch.manual_seed(0)
+    model = nptrain.create_model("mobilenetv4_hybrid_medium", num_classes=3).double().train()
+    x, y = torch.randn(2, 3, 64, 64, dtype=torch.float64), torch.tensor([0, 2])
+
+    def step(m, fmt):
+        m = m.to(memory_format=fmt)
+        loss = torch.nn.functional.cross_entropy(m(x.contiguous(memory_format=fmt)), y)
+        loss.backward()
+        return float(loss), {n: p.grad for n, p in m.named_parameters()}
+
+    loss_a, grads_a = step(copy.deepcopy(model), torch.contiguous_format)
+    loss_b, grads_b = step(model, torch.channels_last)
+    assert loss_b == pytest.approx(loss_a, rel=1e-12)
+    overall = max(float(g.abs().max()) for g in grads_a.values())
+    for name, g in grads_a.items():
+        assert float((grads_b[name] - g).abs().max()) <= 1e-9 * max(float(g.abs().max()), 1e-3 * overall), name
