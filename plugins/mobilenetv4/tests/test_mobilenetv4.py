@@ -105,7 +105,7 @@ def test_attention_blocks_give_the_same_step_in_channels_last():
         m = m.to(memory_format=fmt)
         loss = torch.nn.functional.cross_entropy(m(x.contiguous(memory_format=fmt)), y)
         loss.backward()
-        return float(loss), {n: p.grad for n, p in m.named_parameters()}
+        return float(loss.detach()), {n: p.grad for n, p in m.named_parameters()}
 
     loss_a, grads_a = step(copy.deepcopy(model), torch.contiguous_format)
     loss_b, grads_b = step(model, torch.channels_last)
