@@ -47,7 +47,7 @@ def test_config_check_accepts_the_files(name: str, capsys, tiny_data) -> None:
     assert main(["config", "check", *files(name), f"data.path.root={tiny_data / SETUP[name][1]}"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("ok: ") and f"({task}, model " in out
-    note = load_config(files(name), [f"data.path.root={tiny_data / SETUP[name][1]}"]).netspresso.ignored_note()
+    note = load_config(files(name), [f"data.path.root={tiny_data / SETUP[name][1]}"]).netspresso.user_note()
     assert err.count("ignored NetsPresso fields:") == (1 if note else 0) and (note or "") in err  # once, one line
     assert "project_id" not in err  # honoured: the run's name
 

@@ -103,7 +103,7 @@ def test_native_files_are_not_translated(write) -> None:
         logging: {num_save_samples: 2, model_save_options: {validation_epoch: 3, save_checkpoint_epoch: 3}}
     """)
     loaded = load_config([str(path)])
-    assert not loaded.netspresso.detected and loaded.netspresso.ignored_note() is None
+    assert not loaded.netspresso.detected and loaded.netspresso.user_note() is None
     assert loaded.run.training.scheduler.step_per == "iteration"  # the native default, untouched
     assert loaded.run.logging.model_save_options.count_from_first_epoch is False
     assert loaded.resolved.backbone.params.stem_channels == 8  # a nameless component still overrides the preset

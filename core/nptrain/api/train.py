@@ -83,7 +83,7 @@ def train(config: Union[PathLike, Sequence[PathLike], None] = None,
         raise UserError("no config file given (nptrain run CONFIG.yaml)")
     loaded = load_config(paths, texts, for_run=True)
     check_buildable(loaded.resolved)  # as config check does: refused params fail before anything is written
-    note = loaded.netspresso.ignored_note()
+    note = loaded.netspresso.user_note()
     if note and os.environ.get("RANK", "0") == "0":
         say(note)
     run_name = name or loaded.run.logging.run_name or loaded.model.name or Path(paths[-1]).stem

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from nptrain import hookimpl
 from nptrain.builtin.params import (
-    CrossEntropyParams, FCConvHeadParams, FocalLossParams, FCHeadParams, FCNHeadParams, FPNParams, SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
+    CrossEntropyParams, FCConvHeadParams, FCHeadParams, FCNHeadParams, FocalLossParams, FPNParams,
+    SegCrossEntropyParams, SimpleCNNParams, SimpleCNNStage,
 )
 from nptrain.builtin.transform_params import (
     CenterCropParams, ColorJitterParams, FlipParams, MixingParams, NormalizeParams, PadParams, RandomCropParams,

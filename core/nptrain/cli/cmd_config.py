@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     # check validates everything run would before training (data splits, output dir); show also
     # prints fragments of a config and configs whose data lives elsewhere
     loaded = load_config(paths, overrides, for_run=args.action == "check")
-    note = loaded.netspresso.ignored_note()
+    note = loaded.netspresso.user_note()
     if note:
         print(note, file=sys.stderr)
     if args.action == "check":

@@ -57,7 +57,7 @@ class Translation:
     ignored: list = attrs.Factory(list)
     notes: list = attrs.Factory(list)  # how a field was honoured, when the user should know (weights found)
 
-    def ignored_note(self) -> Optional[str]:
+    def user_note(self) -> Optional[str]:
         """The lines a run or check prints about the translation: its notes, then the ignored fields."""
         lines = list(self.notes) + ([f"ignored NetsPresso fields: {', '.join(self.ignored)}"] if self.ignored else [])
         return "\n".join(lines) or None

@@ -100,7 +100,7 @@ def migrate(paths: list[str], overrides: list[str], output: Optional[str]) -> in
         raise UserError(f"-o {output}: that is one of the input files; write the migrated config elsewhere")
 
     atomic_write_bytes(out, text.encode("utf-8"))
-    note = loaded.netspresso.ignored_note()
+    note = loaded.netspresso.user_note()
     if note:
         print(note, file=sys.stderr)
     print(f"wrote {out} ({len(loaded.netspresso.changes)} changed line(s))")

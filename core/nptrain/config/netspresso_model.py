@@ -221,7 +221,8 @@ def _retinanet_geometry(ed: LocatedEditor) -> None:
         if isinstance(entry, dict) and entry.get("criterion") == "retinanet_loss":
             for key in ("anchor_sizes", "aspect_ratios"):
                 if key in params and key not in entry:
-                    ed.put(M + ("losses", i, key), copy.deepcopy(params[key]), f"the head's {key} ({NP} reads them from the model)",
+                    ed.put(M + ("losses", i, key), copy.deepcopy(params[key]),
+                           f"the head's {key} ({NP} reads them from the model)",
                            located_at=ARCH + ("head", "params", key))
 
 

@@ -78,11 +78,11 @@ def netspresso_url(name: str) -> Optional[str]:
 def _zoo_entry(name: str, task: str) -> Optional[str]:
     """The stub of a local zoo entry for architecture ``name``: one of ``task`` first, then any (its backbone)."""
     # lazy: layer (README map: config may not import zoo; the zoo reads cards with the config's YAML reader)
-    from nptrain.zoo.store import list_entries, zoo_root
+    from nptrain.zoo.store import list_entries, weights_path, zoo_root
 
     root = zoo_root()
     matches = [(stub, card) for stub, card in list_entries(root) if card.architecture == name
-               and (root / stub / "pytorch" / "model.safetensors").is_file()]
+               and weights_path(stub, root, verify=False).is_file()]
     matches.sort(key=lambda m: m[1].task != task)
     return matches[0][0] if matches else None
 

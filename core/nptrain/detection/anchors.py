@@ -18,6 +18,8 @@ from typing import Sequence
 
 import torch
 
+from nptrain.detection.assigner import grid_sizes
+
 DELTA_CLAMP = math.log(1000.0 / 16)
 
 
@@ -41,18 +43,13 @@ def grid_anchors(height: int, width: int, stride: float, cells: torch.Tensor) ->
     return (shifts + cells.reshape(1, -1, 4)).reshape(-1, 4)
 
 
-def level_sizes(image_size: Sequence[int], strides: Sequence[int]) -> list[tuple[int, int]]:
-    """Feature-map sizes of a stride-``s`` pyramid over an ``(H, W)`` input (stride-2 convs round up)."""
-    h, w = int(image_size[0]), int(image_size[1])
-    return [(math.ceil(h / s), math.ceil(w / s)) for s in strides]
-
-
 def infer_strides(num_rows: int, image_size: Sequence[int], levels: int, per_location: int) -> list[int]:
     """The doubling strides ``s, 2s, …`` (``levels`` of them) whose anchors over ``image_size`` number
     ``num_rows``; a ValueError when no power-of-two first stride fits."""
     for k in range(0, 8):
         strides = [2 ** (k + i) for i in range(levels)]
-        if per_location * sum(h * w for h, w in level_sizes(image_size, strides)) == num_rows:
+        sizes = grid_sizes(int(image_size[0]), int(image_size[1]), strides)
+        if per_location * sum(h * w for h, w in sizes) == num_rows:
             return strides
     raise ValueError(f"{num_rows} predictions fit no pyramid of {levels} levels with {per_location} anchors per "
                      f"location over a {tuple(image_size)} input: the loss's anchor_sizes / aspect_ratios must be "

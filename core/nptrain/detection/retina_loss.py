@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nptrain.builtin.detection_params import RetinaNetLossParams
-from nptrain.detection.anchors import cell_anchors, encode, grid_anchors, infer_strides, level_sizes
+from nptrain.detection.anchors import cell_anchors, encode, grid_anchors, infer_strides
+from nptrain.detection.assigner import grid_sizes
 from nptrain.detection.boxes import box_iou, cxcywh_to_xyxy
 from nptrain.layers.focal import sigmoid_focal
 
@@ -25,15 +26,15 @@ BACKGROUND, IGNORED = -1, -2
 
 def match_anchors(iou: torch.Tensor, fg_thresh: float, bg_thresh: float) -> torch.Tensor:
     """``iou (G, N)`` → per anchor the index of its box, ``-1`` background or ``-2`` ignored."""
-    if iou.numel() == 0 or iou.shape[0] == 0:
+    if iou.numel() == 0:
         return torch.full((iou.shape[1],), BACKGROUND, dtype=torch.long, device=iou.device)
     best, matches = iou.max(dim=0)
     out = matches.clone()
     out[best < bg_thresh] = BACKGROUND
     out[(best >= bg_thresh) & (best < fg_thresh)] = IGNORED
     best_per_box = iou.max(dim=1).values
-    box_idx, anchor_idx = torch.where((iou == best_per_box[:, None]) & (best_per_box[:, None] > 0))
-    out[anchor_idx] = matches[anchor_idx]  # torchvision restores the anchor's own best box, not box_idx
+    _, anchor_idx = torch.where((iou == best_per_box[:, None]) & (best_per_box[:, None] > 0))
+    out[anchor_idx] = matches[anchor_idx]  # torchvision restores the anchor's own best box, not the claiming one
     return out
 
 
@@ -49,7 +50,8 @@ class RetinaNetLoss(nn.Module):
         """The ``(num_rows, 4)`` xyxy anchors of this loss's geometry over an ``image_size`` input."""
         strides = infer_strides(num_rows, image_size, len(self.cells), len(self.cells[0]))
         return torch.cat([grid_anchors(h, w, s, c.to(device))
-                          for (h, w), s, c in zip(level_sizes(image_size, strides), strides, self.cells)])
+                          for (h, w), s, c in zip(grid_sizes(int(image_size[0]), int(image_size[1]), strides),
+                                                  strides, self.cells)])
 
     def _check_geometry(self, anchors: torch.Tensor, image_size: Optional[Sequence[int]]) -> None:
         """Once per input size: the head's anchors are the ones this loss would rebuild for a validation

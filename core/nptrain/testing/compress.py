@@ -67,7 +67,6 @@ def check_prune_rebuild_train_export(build: Callable[[], nn.Module], x: torch.Te
     return CompressCheck(report.params_before, report.params_after, _onnx_diff(export_onnx_checked, model, x, opset))
 
 
-
 def _train_step(model: nn.Module, x: torch.Tensor, loss: Optional[Callable[[Any], torch.Tensor]], what: str) -> None:
     """One SGD step in training mode; every parameter must stay finite (``what`` opens the failure)."""
     model.train()
