@@ -4,7 +4,8 @@ from __future__ import annotations
 KNOWN: dict[str, str] = {
     # backbones / full models / heads / losses / converters
     "resnet": "np-plugin-resnet",
-    "torchvision": "np-plugin-resnet",
+    "torchvision": "np-plugin-resnet or np-plugin-mobilenetv3",
+    "timm": "np-plugin-mobilenetv4 or np-plugin-mixnet",
     "vit": "np-plugin-vit",
     "mobilevit": "np-plugin-mobilevit",
     "mobilenetv3": "np-plugin-mobilenetv3",

@@ -71,6 +71,10 @@ def _checkpoint(ed: LocatedEditor) -> None:
             raise ed.error(C + ("use_pretrained",), str(exc), value=False) from None
         ed.put(M + ("checkpoint_path_tmp",), found.spec, "", located_at=C + ("use_pretrained",))
         ed.notes.append(f"use_pretrained: true: {found.spec} ({found.where})")
+        if found.preset and found.preset != ed.get(M + ("name",)):
+            # the converter maps the file onto its preset by that name; the architecture stays the config's
+            ed.put(M + ("name",), found.preset, f"was {ed.get(M + ('name',))!r}: the preset the converter fills "
+                   f"({NP} names it differently)", located_at=M + ("name",) if ed.has(M + ("name",)) else M)
         path = found.spec
     if optimizer_path:
         ed.move(C + ("optimizer_path",), M + ("resume_optimizer_checkpoint",),

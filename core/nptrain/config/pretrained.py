@@ -7,10 +7,14 @@ order, for
 1. an entry of the local model zoo (``$NPTRAIN_ZOO``) whose card names this architecture (the config's task first);
 2. the file NetsPresso Trainer would have downloaded, in its own cache (a NetsPresso-layout safetensors file,
    which :mod:`nptrain.netspresso_weights` maps onto the model);
+3. the original authors' safetensors weights in the Hugging Face hub cache (timm's ``timm/<arch>.<tag>``
+   repositories), converted on load by the family's converter (``timm:PATH``; the model's name becomes the preset
+   that converter fills, which builds the same network as the config);
 
 and uses the first it finds. The original authors' pickled files that their libraries cache (torch hub's
-``checkpoints/``) are never read unasked: one found there is named in the error with the line that uses it. When
-nothing is found, the error names NetsPresso's URL, where to put the file, and the ``nptrain convert`` route."""
+``checkpoints/``, a hub repository's ``pytorch_model.bin``) are never read unasked: one found there is named in the
+error with the line that uses it. When nothing is found, the error names NetsPresso's URL, where to put the file,
+and the ``nptrain convert`` route."""
 from __future__ import annotations
 
 import os
@@ -52,13 +56,21 @@ NETSPRESSO_FILES: dict[str, tuple[str, str]] = {
         ("l", "1GR6YNRu.yUfnjq8hKPgARyZ6YejdxMB"), ("x", "NWskUEbSGviBWskHQ3P1dQZXnRXOR1WN"))},
 }
 # the original authors' files their libraries cache under torch hub's checkpoints/: (glob, converter source)
-TORCH_HUB_FILES: dict[str, tuple[str, str]] = {f"resnet{d}": (f"resnet{d}-*.pth", "torchvision") for d in (18, 34, 50, 101)}
+TORCH_HUB_FILES: dict[str, tuple[str, str]] = {
+    **{f"resnet{d}": (f"resnet{d}-*.pth", "torchvision") for d in (18, 34, 50, 101)},
+    **{f"mobilenet_v3_{s}": (f"mobilenet_v3_{s}-*.pth", "torchvision") for s in ("small", "large")}}
+# timm's weights in the Hugging Face hub cache: NetsPresso's model name → (timm architecture = our preset)
+HF_TIMM_MODELS: dict[str, str] = {
+    **{f"mobilenet_v4_{s}": f"mobilenetv4_{s}" for s in ("conv_small", "conv_medium", "conv_large", "hybrid_medium",
+                                                          "hybrid_large")},
+    **{f"mixnet_{s}": f"mixnet_{s}" for s in ("s", "m", "l")}}
 
 
 @attrs.frozen
 class Found:
     spec: str  # what model.checkpoint gets
     where: str  # which place it was found in, for the note
+    preset: Optional[str] = None  # the preset a converter source (spec SOURCE:PATH) fills, when not the model name
 
 
 def netspresso_cache(name: str) -> Optional[Path]:
@@ -96,6 +108,29 @@ def _torch_hub(name: str) -> Optional[tuple[Path, str]]:
     return (found[0], source) if found else None
 
 
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+    return Path(home) / "hub"
+
+
+def _hf_timm(name: str) -> tuple[Optional[Path], Optional[Path]]:
+    """timm's weights for ``name`` in the hub cache: (a model.safetensors, else None; a pickled .bin, else None).
+    Repositories are ``timm/<arch>`` or ``timm/<arch>.<tag>``; the first in name order wins."""
+    arch = HF_TIMM_MODELS.get(name)
+    if arch is None:
+        return None, None
+    repos = sorted((hf_hub_cache()).glob(f"models--timm--{arch}")) + sorted(hf_hub_cache().glob(f"models--timm--{arch}.*"))
+    for kind in ("model.safetensors", "pytorch_model.bin"):
+        for repo in repos:
+            found = sorted(repo.glob(f"snapshots/*/{kind}"))
+            if found:
+                return (found[0], None) if kind.endswith("safetensors") else (None, found[0])
+    return None, None
+
+
 def find_pretrained(name: str, task: str) -> Found:
     """The weights ``use_pretrained: true`` means for model ``name``; a ValueError saying where nptrain looked and
     how to get them when there are none."""
@@ -105,6 +140,15 @@ def find_pretrained(name: str, task: str) -> Found:
     cached = netspresso_cache(name)
     if cached is not None and cached.is_file():
         return Found(str(cached), "NetsPresso Trainer's download cache")
+    safe, pickled = _hf_timm(name)
+    if safe is not None:
+        return Found(f"timm:{safe}", "timm's weights in the Hugging Face hub cache, converted on load",
+                     preset=HF_TIMM_MODELS[name])
+    if pickled is not None:
+        preset = HF_TIMM_MODELS[name]
+        raise ValueError(f"use_pretrained: true: {name}'s timm weights in the Hugging Face hub cache are a pickle "
+                         f"({pickled}) nptrain reads only when named: convert it once: nptrain convert {pickled} "
+                         f"--model {preset} --from timm -o {preset}.safetensors, and set checkpoint.path to it")
     hub = _torch_hub(name)
     if hub:
         path, source = hub

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nptrain import hookimpl
-from nptrain.records import BackboneRecord
+from nptrain.records import BackboneRecord, ConverterRecord
 
 from np_plugin_mixnet.params import MixNetParams, MixNetStage
 from np_plugin_mixnet.presets import presets
@@ -19,3 +19,10 @@ def nptrain_backbones():
 @hookimpl
 def nptrain_presets():
     return presets()
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="timm", presets=("mixnet_s", "mixnet_m", "mixnet_l"),
+                            factory="np_plugin_mixnet.convert:from_timm",
+                            description="timm's mixnet_s / _m / _l state dicts (Hugging Face hub timm/mixnet_*)")]

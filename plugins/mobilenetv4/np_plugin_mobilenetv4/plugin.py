@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from nptrain import hookimpl
-from nptrain.records import BackboneRecord
+from nptrain.records import BackboneRecord, ConverterRecord
 
 from np_plugin_mobilenetv4.params import MobileNetV4Params, MobileNetV4Stage
+
+# the presets' sizes (presets.TABLES keys; kept here so listing converters loads no block tables)
+SIZES = ("conv_small", "conv_medium", "conv_large", "hybrid_medium", "hybrid_large")
 
 
 @hookimpl
@@ -21,3 +24,10 @@ def nptrain_presets():
     from np_plugin_mobilenetv4.presets import presets
 
     return presets()
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="timm", presets=tuple(f"mobilenetv4_{s}" for s in SIZES),
+                            factory="np_plugin_mobilenetv4.convert:from_timm",
+                            description="timm's mobilenetv4_* state dicts (Hugging Face hub timm/mobilenetv4_*)")]
