@@ -71,6 +71,9 @@ def _outputs(model, x: torch.Tensor, info: dict) -> dict[str, torch.Tensor]:
         # the anchor-free (YOLOX) head: each level's raw map before decoding, finest first
         features = model.neck(model.backbone(x))
         return {f"out{i}": level(f) for i, (level, f) in enumerate(zip(model.head.levels, features))}
+    if info["task"] == "detection" and hasattr(model.head, "raw_levels"):
+        # YOLOv9's head: each level's raw map (DFL bins, then class logits), finest first
+        return {f"out{i}": out for i, out in enumerate(model.head.raw_levels(model.neck(model.backbone(x))))}
     if info["task"] == "detection" and hasattr(model.head, "level_outputs"):
         return _anchor_head_outputs(model, x)
     raise NotImplementedError(f"outputs of a {info['task']} model are not compared yet")

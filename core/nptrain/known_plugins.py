@@ -22,6 +22,10 @@ KNOWN: dict[str, str] = {
     "pidnet_imagenet": "np-plugin-pidnet",
     "pidnet": "np-plugin-pidnet",
     "pidnet_loss": "np-plugin-pidnet",
+    "gelan": "np-plugin-yolov9",
+    "yolov9fpn": "np-plugin-yolov9",
+    "yolo_detection_head": "np-plugin-yolov9",
+    "yolov9_loss": "np-plugin-yolov9",
     # presets
     **{f"resnet{d}": "np-plugin-resnet" for d in (18, 34, 50, 101)},
     "vit_tiny": "np-plugin-vit",
@@ -34,6 +38,7 @@ KNOWN: dict[str, str] = {
     "segformer_b0": "np-plugin-segformer",
     **{f"efficientformer_{s}": "np-plugin-efficientformer" for s in ("l1", "l3", "l7")},
     **{f"pidnet_{s}": "np-plugin-pidnet" for s in ("s", "m", "l")},
+    **{f"{family}_{s}": "np-plugin-yolov9" for family in ("gelan", "yolov9") for s in ("tiny", "s", "m", "c")},
 }
 
 

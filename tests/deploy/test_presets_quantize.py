@@ -27,7 +27,9 @@ LARGER_VARIANTS = {"efficientformer_l3", "efficientformer_l7", "mit_b1", "mit_b2
                    "mobilevit_s", "mobilevit_xs", "pidnet_m", "pidnet_l", "resnet34", "resnet101",
                    "mobilenet_v3_large", "mixnet_m", "mixnet_l",
                    # mobilenetv4: conv_small runs the conv blocks, hybrid_medium the attention ones
-                   "mobilenetv4_conv_medium", "mobilenetv4_conv_large", "mobilenetv4_hybrid_large"}
+                   "mobilenetv4_conv_medium", "mobilenetv4_conv_large", "mobilenetv4_hybrid_large",
+                   # gelan / yolov9: tiny runs every block kind but adown (c's; measured: c's int8 runs too)
+                   "gelan_s", "gelan_m", "gelan_c", "yolov9_s", "yolov9_m", "yolov9_c"}
 ALL_PRESETS = os.environ.get("NPTRAIN_ALL_PRESETS") == "1"
 
 

@@ -18,6 +18,9 @@ FULL_RENAMES = {"planes": "channels", "ppm_planes": "ppm_channels", "head_planes
 # detection post-processing that older files kept under the head's params
 POSTPROCESS_KEYS = ("score_thresh", "nms_thresh", "class_agnostic")
 POSTPROCESS_RENAMES = {"topk_candidates": "pre_nms_topk"}
+# 1.x post-processor fields one kind of head's decoding reads: field -> the heads that take it
+HEAD_DECODE_KEYS = {"reg_max": ("yolo_detection_head",), "anchors": ("yolo_fastest_head_v2",),
+                    "num_top_queries": ("rtdetr_head",)}
 # losses of 0.x/1.0 files; the PIDNet trio is one pidnet_loss here
 OLD_LOSSES = ("label_smoothing_cross_entropy", "pidnet_cross_entropy", "boundary_loss",
               "pidnet_cross_entropy_with_boundary")
@@ -187,6 +190,27 @@ def _postprocessor(ed: LocatedEditor) -> None:
         if old in params:
             ed.move(M + ("postprocessor", "params", old), M + ("postprocessor", "params", new),
                     f"was postprocessor.params.{old} ({NP})")
+    for key in [k for k in params if k in HEAD_DECODE_KEYS]:
+        _head_decode_key(ed, key)
+
+
+def _head_decode_key(ed: LocatedEditor, key: str) -> None:
+    """A 1.x post-processor field that only one kind of head's decoding reads (``reg_max``: YOLOv9's bins). Here
+    the head decodes inside the model, so the value belongs to the head: moved there, or checked equal."""
+    src = M + ("postprocessor", "params", key)
+    owners = HEAD_DECODE_KEYS[key]
+    head = ed.get(ARCH + ("head", "name"))
+    if head not in owners:
+        raise ed.error(src, f"{key} is read by the decoding of {' / '.join(owners)} only; this model's head is "
+                       f"{head!r}: remove it", value=False)
+    dst = ARCH + ("head", "params", key)
+    if not ed.has(dst):
+        ed.move(src, dst, f"was postprocessor.params.{key} ({NP}): the head decodes in the model")
+    elif ed.get(dst) != ed.get(src):
+        raise ed.error(src, f"{key} {ed.get(src)!r} differs from the head's {ed.get(dst)!r}; the decoding must use "
+                       "the head's bins: make them equal")
+    else:
+        ed.drop(src, removed=f"the head's own {key} (architecture.head.params.{key}) decodes it")
 
 
 def _losses(ed: LocatedEditor) -> None:

@@ -2,6 +2,7 @@
 and greedy class-aware NMS. Boxes are float tensors ``(..., 4)``; ``xyxy`` is ``x1, y1, x2, y2`` in pixels."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -68,6 +69,27 @@ def aligned_generalized_box_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1
     ewh = (torch.maximum(a[:, 2:], b[:, 2:]) - torch.minimum(a[:, :2], b[:, :2])).clamp(min=0)
     enclose = ewh[:, 0] * ewh[:, 1]
     return inter / union.clamp(min=eps) - (enclose - union) / enclose.clamp(min=eps)
+
+
+def complete_box_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
+    """CIoU (Zheng et al. 2020) of ``xyxy`` boxes broadcast against each other (``a[..., 4]`` with ``b[..., 4]``;
+    pairwise: ``a[:, None]`` with ``b[None]``): IoU minus the squared centre distance over the squared diagonal of
+    the enclosing box, minus ``alpha * v`` with ``v`` the aspect-ratio discrepancy. Differentiable."""
+    lt = torch.maximum(a[..., :2], b[..., :2])
+    rb = torch.minimum(a[..., 2:], b[..., 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    wa, ha = a[..., 2] - a[..., 0], a[..., 3] - a[..., 1]
+    wb, hb = b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]
+    iou = inter / (wa * ha + wb * hb - inter + eps)
+    enclose = torch.maximum(a[..., 2:], b[..., 2:]) - torch.minimum(a[..., :2], b[..., :2])
+    diagonal = enclose[..., 0] ** 2 + enclose[..., 1] ** 2 + eps
+    centres = ((a[..., 0] + a[..., 2] - b[..., 0] - b[..., 2]) ** 2 +
+               (a[..., 1] + a[..., 3] - b[..., 1] - b[..., 3]) ** 2) / 4
+    v = (4 / math.pi ** 2) * (torch.atan(wa / (ha + eps)) - torch.atan(wb / (hb + eps))) ** 2
+    with torch.no_grad():  # the trade-off weight is a constant of the step (as the paper defines it)
+        alpha = v / (1 - iou + v + eps)
+    return iou - centres / diagonal - alpha * v
 
 
 def clip_boxes(boxes: torch.Tensor, height: float, width: float) -> torch.Tensor:

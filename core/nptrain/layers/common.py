@@ -58,6 +58,21 @@ class ConvNormAct(nn.Sequential):
         self.act = make_activation(act)
 
 
+class ConvLayer(nn.Module):
+    """A :class:`ConvNormAct` under ``block``: the key prefix NetsPresso Trainer's ``ConvLayer`` saves
+    (``block.conv`` / ``block.norm``), so families ported from it load its checkpoints key for key."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 groups: int = 1, norm: Optional[str] = "batch_norm", act: Optional[str] = None,
+                 eps: float = 1e-5, padding: Optional[int] = None) -> None:
+        super().__init__()
+        self.block = ConvNormAct(in_channels, out_channels, kernel_size, stride, padding=padding, groups=groups,
+                                 norm=norm, act=act, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
 def returned_stages(return_stage_idx: Optional[list[int]], count: int) -> list[int]:
     """The stage indices a backbone's forward returns, sorted: ``return_stage_idx`` (0-based), or every one of
     ``count`` stages when it is None; an empty or out-of-range selection is a ValueError saying the range."""

@@ -1,0 +1,1 @@
+"""np-plugin-yolov9: GELAN backbone, YOLOv9 neck, head and loss for nptrain."""
