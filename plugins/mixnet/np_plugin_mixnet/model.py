@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nptrain.layers import ConvNormAct, make_activation, returned_stages
+from nptrain.layers import ConvLayer, make_activation, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_mixnet.params import MixNetParams, MixNetStage
@@ -36,17 +36,6 @@ def round_filters(filters: int, width: float) -> int:
 
 def round_repeats(repeats: int, depth: float) -> int:
     return repeats if depth == 1.0 else int(math.ceil(depth * repeats))
-
-
-class ConvLayer(nn.Module):
-    """conv → BN → activation under ``block`` (NetsPresso's ConvLayer key prefix)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, act: str = "relu") -> None:
-        super().__init__()
-        self.block = ConvNormAct(cin, cout, kernel, stride, act=act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
 
 
 def _per_part(x: torch.Tensor, convs: nn.ModuleList) -> torch.Tensor:
@@ -151,7 +140,7 @@ class MixNet(nn.Module):
         stages = stages or [MixNetStage(**s) for s in SMALL]  # no stage_params: MixNet-S's
         width = params.wid_mul
         cin = round_filters(params.stem_channels, width)
-        self.mod1 = ConvLayer(3, cin, 3, 2)
+        self.mod1 = ConvLayer(3, cin, 3, 2, act="relu")
         self.return_idx = returned_stages(params.return_stage_idx, len(stages))
         built, features, stride_total = [], [], 2
         for s, stage in enumerate(stages):
@@ -164,7 +153,7 @@ class MixNet(nn.Module):
                     cin = cout
                 stride_total *= st
             if s == len(stages) - 1:  # a 1x1 conv to 1536 channels closes the network, as the original
-                blocks.append(ConvLayer(cin, LAST_CHANNELS, 1))
+                blocks.append(ConvLayer(cin, LAST_CHANNELS, 1, act="relu"))
                 cin = LAST_CHANNELS
             built.append(nn.Sequential(*blocks))
             features.append(Feature(cin, stride_total))

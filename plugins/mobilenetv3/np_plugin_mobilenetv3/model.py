@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nptrain.layers import ConvNormAct, returned_stages
+from nptrain.layers import ConvLayer, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_mobilenetv3.params import MobileNetV3Params, MobileNetV3Stage
@@ -22,17 +22,6 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     """The nearest multiple of ``divisor`` at or above 90 % of ``value`` (MobileNet's channel rounding)."""
     new = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return new + divisor if new < 0.9 * value else new
-
-
-class ConvLayer(nn.Module):
-    """conv → BN → activation under ``block`` (the key prefix NetsPresso's ConvLayer saves)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: str | None = None):
-        super().__init__()
-        self.block = ConvNormAct(cin, cout, kernel, stride, groups=groups, act=act, eps=EPS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
 
 
 class SqueezeExcitation(nn.Module):
@@ -55,11 +44,11 @@ class InvertedResidual(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         if hidden != cin:  # expansion
-            layers.append(ConvLayer(cin, hidden, 1, act=act))
-        layers.append(ConvLayer(hidden, hidden, kernel, stride, groups=hidden, act=act))  # depthwise
+            layers.append(ConvLayer(cin, hidden, 1, act=act, eps=EPS))
+        layers.append(ConvLayer(hidden, hidden, kernel, stride, groups=hidden, act=act, eps=EPS))  # depthwise
         if use_se:
             layers.append(SqueezeExcitation(hidden, make_divisible(hidden // 4, 8)))
-        layers.append(ConvLayer(hidden, cout, 1))  # projection, linear
+        layers.append(ConvLayer(hidden, cout, 1, eps=EPS))  # projection, linear
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
 
@@ -73,7 +62,7 @@ class MobileNetV3(nn.Module):
         super().__init__()
         # no stage_params: MobileNetV3-Small's (as resnet's default is ResNet-50's)
         stages = stages or [MobileNetV3Stage(**stage_lists(rows)) for rows in SMALL]
-        self.conv_first = ConvLayer(3, stages[0].in_channels[0], 3, 2, act="hard_swish")
+        self.conv_first = ConvLayer(3, stages[0].in_channels[0], 3, 2, act="hard_swish", eps=EPS)
         self.return_idx = returned_stages(params.return_stage_idx, len(stages))
         cin, stride_total, features = stages[0].in_channels[0], 2, []
         built: list[nn.Module] = []
@@ -86,7 +75,7 @@ class MobileNetV3(nn.Module):
             for st in stage.stride:
                 stride_total *= st
             if s == len(stages) - 1:  # the last stage ends with a 1x1 conv to 6x its width, as the original
-                blocks.append(ConvLayer(cin, 6 * cin, 1, act="hard_swish"))
+                blocks.append(ConvLayer(cin, 6 * cin, 1, act="hard_swish", eps=EPS))
                 cin = 6 * cin
             built.append(nn.Sequential(*blocks))
             features.append(Feature(cin, stride_total))

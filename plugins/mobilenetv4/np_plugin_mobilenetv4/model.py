@@ -12,22 +12,10 @@ import math
 import torch
 from torch import nn
 
-from nptrain.layers import ConvNormAct, LayerScale, make_norm, returned_stages
+from nptrain.layers import ConvLayer, LayerScale, make_norm, returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_mobilenetv4.params import Block, MobileNetV4Params, MobileNetV4Stage
-
-
-class ConvLayer(nn.Module):
-    """conv → norm → activation under ``block`` (the key prefix NetsPresso's ConvLayer saves)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-                 norm: str = "batch_norm", act: str | None = None) -> None:
-        super().__init__()
-        self.block = ConvNormAct(cin, cout, kernel, stride, groups=groups, norm=norm, act=act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
 
 
 class FusedIB(nn.Module):
