@@ -26,6 +26,11 @@ KNOWN: dict[str, str] = {
     "yolov9fpn": "np-plugin-yolov9",
     "yolo_detection_head": "np-plugin-yolov9",
     "yolov9_loss": "np-plugin-yolov9",
+    "shufflenetv2": "np-plugin-yolofastest",
+    "lightfpn": "np-plugin-yolofastest",
+    "yolo_fastest_head_v2": "np-plugin-yolofastest",
+    "yolofastest_loss": "np-plugin-yolofastest",
+    "yolo_fastest_v2": "np-plugin-yolofastest",
     # presets
     **{f"resnet{d}": "np-plugin-resnet" for d in (18, 34, 50, 101)},
     "vit_tiny": "np-plugin-vit",

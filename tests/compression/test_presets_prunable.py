@@ -2,7 +2,8 @@
 for a step and exported to ONNX with onnxruntime parity (small inputs keep this fast).
 
 The check is the conformance kit's (:mod:`nptrain.testing.compress`); each plugin's own conformance
-tests already run it on its smallest preset per task, so this file covers the rest."""
+tests already run it on its smallest preset per task, so this file covers the rest (the larger variants of a family
+with ``NPTRAIN_ALL_PRESETS=1``: tests/preset_selection.py)."""
 from __future__ import annotations
 
 import pytest
@@ -12,6 +13,7 @@ import nptrain
 from nptrain.plugin_manager import default_plugins
 from nptrain.testing.compress import check_prune_rebuild_train_export
 from nptrain.testing.conformance import compress_cases
+from tests.preset_selection import skip_larger_variant
 
 # presets documented in docs/compression.md as not prunable, with the reason
 NOT_PRUNABLE: dict[str, str] = {}
@@ -34,6 +36,7 @@ def first_party_presets():
 def test_prune_retrain_export(preset, task):
     if preset in NOT_PRUNABLE:
         pytest.skip(NOT_PRUNABLE[preset])
+    skip_larger_variant(preset)
     # a family declaring prune_refusal is checked for that one-line refusal, then trained and exported unpruned
 
     def build():

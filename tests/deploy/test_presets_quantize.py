@@ -7,7 +7,6 @@ blocks, more of them or wider) take minutes each on a 2-core machine, so the def
 the smallest preset of every family and task, and ``NPTRAIN_ALL_PRESETS=1`` runs all of them."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +19,9 @@ from nptrain.deploy.ort_quant import quantize_onnx
 from nptrain.deploy.runtime import open_onnx
 from nptrain.export_tools import export_onnx_checked
 from nptrain.plugin_manager import default_plugins
+from tests.preset_selection import skip_larger_variant
 
 SIZE = 64
-# larger variants of a family whose smallest member (same block code) runs by default
-LARGER_VARIANTS = {"efficientformer_l3", "efficientformer_l7", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5",
-                   "mobilevit_s", "mobilevit_xs", "pidnet_m", "pidnet_l", "resnet34", "resnet101",
-                   "mobilenet_v3_large", "mixnet_m", "mixnet_l",
-                   # mobilenetv4: conv_small runs the conv blocks, hybrid_medium the attention ones
-                   "mobilenetv4_conv_medium", "mobilenetv4_conv_large", "mobilenetv4_hybrid_large",
-                   # gelan / yolov9: tiny runs every block kind but adown (c's; measured: c's int8 runs too)
-                   "gelan_s", "gelan_m", "gelan_c", "yolov9_s", "yolov9_m", "yolov9_c"}
-ALL_PRESETS = os.environ.get("NPTRAIN_ALL_PRESETS") == "1"
 
 
 class RandomImages:
@@ -56,8 +47,7 @@ def first_party_presets():
 @pytest.mark.slow  # 12 presets x (export + pre-process + calibrate + quantize): a few CPU-minutes in all
 @pytest.mark.parametrize("preset,task", first_party_presets())
 def test_preset_quantizes_and_runs_int8(preset, task, tmp_path: Path):
-    if preset in LARGER_VARIANTS and not ALL_PRESETS:
-        pytest.skip("larger variant of a family tested by its smallest preset (NPTRAIN_ALL_PRESETS=1 runs it)")
+    skip_larger_variant(preset)
     torch.manual_seed(0)
     model = nptrain.create_model(preset, task=task, num_classes=4).eval()
     x = torch.randn(1, 3, SIZE, SIZE)
@@ -71,4 +61,16 @@ def test_preset_quantizes_and_runs_int8(preset, task, tmp_path: Path):
     got = open_onnx(int8)(x.numpy())
     assert got.shape == ref.shape
     assert np.isfinite(got).all()
-    assert int8.stat().st_size < 0.5 * fp32.stat().st_size, "int8 weights should take about a quarter of fp32's"
+    # int8 weights take about a quarter of fp32's; a model of a few hundred thousand parameters (yolo_fastest_v2,
+    # 0.25M) is dominated by its graph and per-channel scales instead, so its file is held to its weight bytes
+    assert _weight_bytes(int8) < 0.5 * _weight_bytes(fp32), "int8 weights should take about a quarter of fp32's"
+
+
+def _weight_bytes(path: Path) -> int:
+    """Bytes of the model's weight tensors (initializers of more than 64 elements: no scales, shapes, zero points)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    return sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer
+               if numpy_helper.to_array(t).size > 64)

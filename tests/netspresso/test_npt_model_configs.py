@@ -23,7 +23,7 @@ FOLDERS = sorted(p.parent.name for p in FIXTURES.glob("*/model.yaml")) if FIXTUR
 # task -> (our written 1.x data + augmentation files, tiny dataset, training input side)
 DATA = {"classification": ("vit_tiny", "cls", 32), "segmentation": ("resnet50_segmentation", "seg", 32),
         "detection": ("resnet50_detection", "det", 64)}
-TRAINED = ("mobilenetv3-", "mobilenetv4-", "mixnet-s-", "gelan_", "yolov9_")  # one short epoch each
+TRAINED = ("mobilenetv3-", "mobilenetv4-", "mixnet-s-", "gelan_", "yolov9_", "yolo-fastest-")  # one short epoch each
 # but not mixnet-s-detection (136M parameters in its 1536-wide fpn and head: 40 s): config check covers it, and the
 # same head trains in mobilenetv3-small-detection, the same backbone in mixnet-s-classification
 NOT_TRAINED = ("mixnet-s-detection",)

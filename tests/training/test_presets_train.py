@@ -14,6 +14,7 @@ import pytest
 import nptrain
 from nptrain.cli.main import main
 from nptrain.plugin_manager import default_plugins
+from tests.preset_selection import skip_larger_variant
 
 SIZE = 64
 COMMON = f"""
@@ -78,6 +79,7 @@ def _train_one_epoch(tmp_path: Path, data_yaml: str, task: str, preset: str, num
 
 @pytest.mark.parametrize("preset", presets("classification"))
 def test_classification_preset_trains_one_epoch_on_digits(preset, digits_subset, tmp_path):
+    skip_larger_variant(preset)
     data = f"data:\n  path:\n    train: {{image: {digits_subset}/train}}\n    valid: {{image: {digits_subset}/valid}}\n"
     summary = _train_one_epoch(tmp_path, data, "classification", preset, 10)
     assert 0.0 <= summary["best"]["metrics"]["valid_top1_accuracy"] <= 1.0
@@ -85,6 +87,7 @@ def test_classification_preset_trains_one_epoch_on_digits(preset, digits_subset,
 
 @pytest.mark.parametrize("preset", presets("segmentation"))
 def test_segmentation_preset_trains_one_epoch_on_shapes(preset, shapes_subset, tmp_path):
+    skip_larger_variant(preset)
     data = (f"data:\n  path:\n    train: {{image: {shapes_subset}/train/images, label: {shapes_subset}/train/masks}}\n"
             f"    valid: {{image: {shapes_subset}/valid/images, label: {shapes_subset}/valid/masks}}\n"
             "  id_mapping: [background, disc, square, triangle]\n")

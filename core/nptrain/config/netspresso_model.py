@@ -207,8 +207,8 @@ def _head_decode_key(ed: LocatedEditor, key: str) -> None:
     if not ed.has(dst):
         ed.move(src, dst, f"was postprocessor.params.{key} ({NP}): the head decodes in the model")
     elif ed.get(dst) != ed.get(src):
-        raise ed.error(src, f"{key} {ed.get(src)!r} differs from the head's {ed.get(dst)!r}; the decoding must use "
-                       "the head's bins: make them equal")
+        raise ed.error(src, f"{key} {ed.get(src)!r} differs from the head's {ed.get(dst)!r}; the head decodes with "
+                       "its own: make them equal")
     else:
         ed.drop(src, removed=f"the head's own {key} (architecture.head.params.{key}) decodes it")
 
