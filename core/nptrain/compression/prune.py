@@ -75,11 +75,16 @@ def _has_training_outputs(model: nn.Module, example: torch.Tensor) -> bool:
 
 
 def attention_layers(model: nn.Module) -> list[nn.Module]:
-    """Linear/conv children of modules that declare ``num_heads``: kept whole so heads stay intact."""
+    """Linear/conv layers kept whole: those of modules that declare ``num_heads`` (so heads stay intact), and
+    those under the children a module names in ``prune_keep_whole`` (e.g. a conv whose output is split in halves
+    that are both concatenated again, which the pruning library cannot map)."""
     keep = []
+    layers = (nn.Linear, nn.Conv2d, nn.Conv1d)
     for module in model.modules():
         if isinstance(getattr(module, "num_heads", None), int):
-            keep += [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d))]
+            keep += [m for m in module.modules() if isinstance(m, layers)]
+        for name in getattr(module, "prune_keep_whole", ()):
+            keep += [m for m in getattr(module, name).modules() if isinstance(m, layers)]
     return keep
 
 

@@ -71,9 +71,9 @@ class ELAN(nn.Module):
     or with ``depth`` a RepNCSP stage then a 3×3 conv); all four maps concatenated into a 1×1 conv."""
 
     # torch-pruning 1.6 maps pruned channels wrongly through chunk -> (identity, conv) -> cat (measured: an index
-    # past the BatchNorm's width), so `nptrain compress` says so in one line instead of breaking the model
-    prune_refusal = ("GELAN's ELAN blocks split a conv's output in two halves that are both concatenated again, "
-                     "which structured pruning does not map correctly yet")
+    # past the BatchNorm's width), so the split conv keeps all its channels; everything after it is pruned (and
+    # maps right: tests/test_yolov9.py prunes models with dead channels and gets the same outputs)
+    prune_keep_whole = ("conv1",)
 
     def __init__(self, cin: int, cout: int, part: int, act: str, depth: Optional[int] = None,
                  use_identity: bool = False) -> None:

@@ -163,6 +163,31 @@ def test_loss_from_training_and_eval_outputs():
     assert again.item() > 0
 
 
+@pytest.mark.parametrize("preset,task", [("gelan_tiny", "classification"), ("gelan_c", "classification"),
+                                         ("yolov9_tiny", "detection")])
+def test_pruning_removes_exactly_the_dead_channels(preset, task):
+    """Every BatchNorm's odd channels are dead (weight and bias 0: the conv-norm-SiLU unit outputs 0 there), so
+    magnitude pruning at 0.5 must remove those and leave the outputs exactly as they were: a channel mapped wrongly
+    through ELAN's concatenations or ADown's halves would change them. gelan_c has ADown, tiny AConv."""
+    from nptrain.compression.prune import prune
+
+    torch.manual_seed(0)
+    model = nptrain.create_model(preset, task=task, num_classes=4).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight[1::2] = 0
+                module.bias[1::2] = 0
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+    params = sum(p.numel() for p in model.parameters())
+    prune(model, x, ratio=0.5)
+    assert sum(p.numel() for p in model.parameters()) < 0.5 * params
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), before, rtol=0, atol=1e-5)
+
+
 POST = """
 model:
   task: detection
