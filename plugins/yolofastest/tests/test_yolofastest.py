@@ -3,7 +3,6 @@ on both output forms (the validation loss rebuilds the anchor points the trainin
 post-processor ``anchors``, located errors, and a short training run that must find the shapes."""
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 import torch
 
 import nptrain
-from nptrain.cli.main import main
 from nptrain.config.loader import load_config
 from nptrain.errors import ConfigError
 
@@ -130,44 +128,15 @@ def test_uneven_anchor_lists_are_located(tmp_path):
 # 10 epochs; with NetsPresso's COCO anchors (for 352-640 px inputs) and AdamW 0.005, 0.11 after 10 (measured).
 # A 0.25M-parameter model from scratch: slower than yolov9_tiny (0.44 in 4 epochs); untrained: 0
 MIN_MAP50 = 0.15
-SHAPES = """
-data:
-  path:
-    train: {{image: {data}/train/images, label: {data}/train/labels}}
-    valid: {{image: {data}/valid/images, label: {data}/valid/labels}}
-  id_mapping: [rectangle, ellipse, triangle]
-augmentation:
-  train:
-    - {{name: resize, size: 128}}
-    - {{name: randomhorizontalflip, p: 0.5}}
-    - {{name: normalize, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}}
-  inference:
-    - {{name: resize, size: 128}}
-    - {{name: normalize, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}}
-model:
-  task: detection
-  name: yolo_fastest_v2
-  architecture:
-    head: {{name: yolo_fastest_head_v2, params: {{anchors: {anchors}}}}}
-  losses:
-    - {{criterion: yolofastest_loss, anchors: {anchors}}}
-training:
-  epochs: 8
-  optimizer: {{name: adamw, lr: 0.02, weight_decay: 0.01, no_bias_decay: true, no_norm_weight_decay: true}}
-  scheduler: {{name: cosine_no_sgdr, warmup_epochs: 1, min_lr: 0.00001}}
-logging: {{output_dir: {out}, tensorboard: false, plot: false, onnx_export: false}}
-environment: {{seed: 1, batch_size: 8, deterministic: true, cache_data: true}}
-"""
-SHAPE_ANCHORS = "[[12., 12., 20., 28., 32., 20.], [36., 36., 48., 56., 64., 40.]]"
+SHAPE_ANCHORS = [[12.0, 12.0, 20.0, 28.0, 32.0, 20.0], [36.0, 36.0, 48.0, 56.0, 64.0, 40.0]]
 
 
 @pytest.mark.slow
 def test_yolo_fastest_v2_learns_shapes(tmp_path):
-    from nptrain.data.shapes_det import write_shapes_det
+    from nptrain.testing.learning import shapes_detection_run
 
-    write_shapes_det(tmp_path / "data", n_train=192, n_valid=48)
-    config = _yaml(tmp_path, SHAPES.format(data=tmp_path / "data", out=tmp_path / "runs", anchors=SHAPE_ANCHORS),
-                   "s.yaml")
-    assert main(["run", str(config)]) == 0
-    summary = json.loads((tmp_path / "runs" / "detection" / "yolo_fastest_v2" / "summary.json").read_text())
+    model = {"name": "yolo_fastest_v2",
+             "architecture": {"head": {"name": "yolo_fastest_head_v2", "params": {"anchors": SHAPE_ANCHORS}}},
+             "losses": [{"criterion": "yolofastest_loss", "anchors": SHAPE_ANCHORS}]}
+    summary = shapes_detection_run(tmp_path, model, size=128, epochs=8, lr=0.02)
     assert summary["best"]["metrics"]["valid_map50"] >= MIN_MAP50, summary["best"]

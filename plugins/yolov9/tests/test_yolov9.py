@@ -3,7 +3,6 @@ CIoU, DFL targets, the task-aligned assignment on hand-checked cases, the loss o
 post-processor fields, and a short training run that must find the shapes."""
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -13,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 import nptrain
-from nptrain.cli.main import main
 from nptrain.config.loader import load_config
 from nptrain.errors import ConfigError
 from nptrain.detection.boxes import complete_box_iou
@@ -234,36 +232,11 @@ def test_netspresso_postprocessor_reg_max_belongs_to_the_head(tmp_path):
 # yolov9_tiny on the built-in shapes (192 images, 96 px, batch 8, AdamW 0.005, cosine): mAP50 0.06 / 0.30 / 0.40 /
 # 0.44 after epochs 1-4 of a 4-epoch run, 0.85 after 10 (measured; 2 cores, 51 s for 4 epochs); untrained: 0
 MIN_MAP50 = 0.3
-SHAPES = """
-data:
-  path:
-    train: {{image: {data}/train/images, label: {data}/train/labels}}
-    valid: {{image: {data}/valid/images, label: {data}/valid/labels}}
-  id_mapping: [rectangle, ellipse, triangle]
-augmentation:
-  train:
-    - {{name: resize, size: 96}}
-    - {{name: randomhorizontalflip, p: 0.5}}
-    - {{name: normalize, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}}
-  inference:
-    - {{name: resize, size: 96}}
-    - {{name: normalize, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}}
-model: {{task: detection, name: yolov9_tiny}}
-training:
-  epochs: 4
-  optimizer: {{name: adamw, lr: 0.005, weight_decay: 0.01, no_bias_decay: true, no_norm_weight_decay: true}}
-  scheduler: {{name: cosine_no_sgdr, warmup_epochs: 1, min_lr: 0.00001}}
-logging: {{output_dir: {out}, tensorboard: false, plot: false, onnx_export: false}}
-environment: {{seed: 1, batch_size: 8, deterministic: true, cache_data: true}}
-"""
 
 
 @pytest.mark.slow
 def test_yolov9_tiny_learns_shapes(tmp_path):
-    from nptrain.data.shapes_det import write_shapes_det
+    from nptrain.testing.learning import shapes_detection_run
 
-    write_shapes_det(tmp_path / "data", n_train=192, n_valid=48)
-    config = _yaml(tmp_path, SHAPES.format(data=tmp_path / "data", out=tmp_path / "runs"), "shapes.yaml")
-    assert main(["run", str(config)]) == 0
-    summary = json.loads((tmp_path / "runs" / "detection" / "yolov9_tiny" / "summary.json").read_text())
+    summary = shapes_detection_run(tmp_path, {"name": "yolov9_tiny"}, size=96, epochs=4, lr=0.005)
     assert summary["best"]["metrics"]["valid_map50"] >= MIN_MAP50, summary["best"]
