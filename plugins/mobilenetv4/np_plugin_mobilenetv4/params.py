@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
+from nptrain.config.block_list import Block, parse_blocks
 from nptrain.errors import ValueAt
 
 # the fields after the kind, per kind: (name, what it takes)
@@ -29,34 +30,7 @@ BLOCKS: dict[str, tuple[tuple[str, str], ...]] = {
              ("query_pooling_stride", "int?"), ("key_val_downsample", "bool?"),
              ("key_val_downsample_kernel_size", "int?"), ("key_val_downsample_stride", "int?"), ("stride", "one")),
 }
-
-
-def _shape(kind: str) -> str:
-    return "[" + ", ".join([repr(kind)] + [n for n, _ in BLOCKS[kind]]) + "]"
-
-
-def _check(value: Any, rule: str) -> Optional[str]:
-    """Why ``value`` does not fit ``rule``, or None."""
-    if value is None:
-        return None if rule.endswith("?") else "may not be ~"
-    if rule.startswith("bool"):
-        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        return f"expected an integer, got {value!r}"
-    if rule == "stride" and value not in (1, 2):
-        return f"expected 1 or 2, got {value}"
-    if rule == "one" and value != 1:
-        return f"must be 1 (an mmqa block keeps the resolution), got {value}"
-    return None if value >= 1 else f"expected a positive integer, got {value}"
-
-
-@attrs.frozen
-class Block:
-    kind: str
-    fields: dict[str, Any]
-
-    def to_config(self) -> list:
-        return [self.kind] + [self.fields[name] for name, _ in BLOCKS[self.kind]]
+__all__ = ["BLOCKS", "Block", "MobileNetV4Params", "MobileNetV4Stage"]
 
 
 @attrs.frozen
@@ -68,28 +42,10 @@ class MobileNetV4Stage:
     @classmethod
     def from_config(cls, value: Any) -> "MobileNetV4Stage":
         """The stage a config wrote; a :class:`~nptrain.errors.ValueAt` naming the block and what it expects."""
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"a mobilenetv4 stage is a non-empty list of blocks such as {_shape('uir')}; "
-                             f"got {value!r}")
-        blocks = []
-        for i, block in enumerate(value):
-            if not isinstance(block, list) or not block or block[0] not in BLOCKS:
-                kind = block[0] if isinstance(block, list) and block else block
-                raise ValueAt(f"block {i}: unknown block {kind!r}; expected a list starting with one of "
-                              f"{', '.join(map(repr, BLOCKS))}", (i,))
-            kind, spec = block[0], BLOCKS[block[0]]
-            if len(block) != len(spec) + 1:
-                raise ValueAt(f"block {i}: {kind!r} takes {len(spec)} values after its name, "
-                              f"{_shape(kind)}; got {len(block) - 1}", (i,))
-            fields = {}
-            for j, ((name, rule), v) in enumerate(zip(spec, block[1:]), start=1):
-                problem = _check(v, rule)
-                if problem:
-                    raise ValueAt(f"block {i} ({kind}): {name} {problem}", (i, j))
-                fields[name] = v
-            _needs(kind, fields, i)
-            blocks.append(Block(kind, fields))
-        return cls(tuple(blocks))
+        blocks = parse_blocks(value, BLOCKS, family="mobilenetv4", example="uir")
+        for i, block in enumerate(blocks):
+            _needs(block.kind, block.fields, i)
+        return cls(blocks)
 
     def to_config(self) -> list:
         return [b.to_config() for b in self.blocks]

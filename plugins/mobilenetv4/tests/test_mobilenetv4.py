@@ -60,7 +60,7 @@ model:
     ("['uir', 48, 96, false, ~, true, 3, 3]", "stage_params[1][1][7]", "stride expected 1 or 2, got 3"),
     ("['uir', 48, 96, false, ~, true, ~, 1]", "stage_params[1][1]", "middle_dw is true, so middle_dw_kernel_size"),
     ("['mmqa', 48, 60, 8, ~, false, ~, ~, 1]", "stage_params[1][1]", "attention_channel 60 must be divisible"),
-    ("['mmqa', 48, 64, 4, ~, false, ~, ~, 2]", "stage_params[1][1][8]", "stride must be 1 (an mmqa block keeps"),
+    ("['mmqa', 48, 64, 4, ~, false, ~, ~, 2]", "stage_params[1][1][8]", "stride must be 1 (the block keeps the resolution)"),
 ])
 def test_block_errors_are_located_and_say_what_the_block_takes(tmp_path, block, where, message):
     path = tmp_path / "m.yaml"

@@ -9,7 +9,7 @@ from nptrain.layers import returned_stages
 from nptrain.records import Feature, FeatureInfo
 
 from np_plugin_yolov9.blocks import ELAN, SPPELAN, ADown, AConv, conv
-from np_plugin_yolov9.params import Block, GELANParams, GELANStage
+from np_plugin_yolov9.params import Block, GELANParams, GELANStage, stride_of
 
 
 def make_block(cin: int, block: Block, act: str) -> nn.Module:
@@ -45,7 +45,7 @@ class GELAN(nn.Module):
             blocks = []
             for block in stage.blocks:
                 blocks.append(make_block(cin, block, p.act_type))
-                cin, stride = block.fields["out_channels"], stride * block.stride
+                cin, stride = block.fields["out_channels"], stride * stride_of(block)
             built.append(nn.Sequential(*blocks))
             features.append(Feature(cin, stride))
         self.stages = nn.ModuleList(built)

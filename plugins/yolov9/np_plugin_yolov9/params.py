@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
-from nptrain.errors import ValueAt
+from nptrain.config.block_list import Block, parse_blocks
 
 # the fields after the kind, per kind: (name, what it takes)
 BLOCKS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -32,34 +32,9 @@ BLOCKS: dict[str, tuple[tuple[str, str], ...]] = {
 STRIDES = {"aconv": 2, "adown": 2}  # the blocks that halve the resolution besides a strided conv
 
 
-def _shape(kind: str) -> str:
-    return "[" + ", ".join([repr(kind)] + [n for n, _ in BLOCKS[kind]]) + "]"
-
-
-def _check(value: Any, rule: str) -> Optional[str]:
-    """Why ``value`` does not fit ``rule``, or None."""
-    if rule == "bool":
-        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        return f"expected an integer, got {value!r}"
-    if rule == "stride" and value not in (1, 2):
-        return f"expected 1 or 2, got {value}"
-    if rule == "even" and (value < 2 or value % 2):
-        return f"expected a positive even integer (the block splits it in two halves), got {value}"
-    return None if value >= 1 else f"expected a positive integer, got {value}"
-
-
-@attrs.frozen
-class Block:
-    kind: str
-    fields: dict[str, Any]
-
-    @property
-    def stride(self) -> int:
-        return int(self.fields.get("stride", STRIDES.get(self.kind, 1)))
-
-    def to_config(self) -> list:
-        return [self.kind] + [self.fields[name] for name, _ in BLOCKS[self.kind]]
+def stride_of(block: Block) -> int:
+    """How much the block divides the resolution by."""
+    return int(block.fields.get("stride", STRIDES.get(block.kind, 1)))
 
 
 @attrs.frozen
@@ -71,29 +46,7 @@ class GELANStage:
     @classmethod
     def from_config(cls, value: Any) -> "GELANStage":
         """The stage a config wrote; a :class:`~nptrain.errors.ValueAt` naming the block and what it expects."""
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"a gelan stage is a non-empty list of blocks such as {_shape('repncspelan')}; "
-                             f"got {value!r}")
-        blocks = []
-        for i, block in enumerate(value):
-            if not isinstance(block, list) or not block or not isinstance(block[0], str) \
-                    or block[0].lower() not in BLOCKS:
-                kind = block[0] if isinstance(block, list) and block else block
-                raise ValueAt(f"block {i}: unknown block {kind!r}; expected a list starting with one of "
-                              f"{', '.join(map(repr, BLOCKS))}", (i,))
-            kind = block[0].lower()
-            spec = BLOCKS[kind]
-            if len(block) != len(spec) + 1:
-                raise ValueAt(f"block {i}: {kind!r} takes {len(spec)} value(s) after its name, "
-                              f"{_shape(kind)}; got {len(block) - 1}", (i,))
-            fields = {}
-            for j, ((name, rule), v) in enumerate(zip(spec, block[1:]), start=1):
-                problem = _check(v, rule)
-                if problem:
-                    raise ValueAt(f"block {i} ({kind}): {name} {problem}", (i, j))
-                fields[name] = v
-            blocks.append(Block(kind, fields))
-        return cls(tuple(blocks))
+        return cls(parse_blocks(value, BLOCKS, family="gelan", example="repncspelan"))
 
     def to_config(self) -> list:
         return [b.to_config() for b in self.blocks]

@@ -41,7 +41,7 @@ model:
 
 
 @pytest.mark.parametrize("block, message", [
-    ("['repncspelan', 64, 64, false]", "block 0: 'repncspelan' takes 4 value(s) after its name, ['repncspelan', "
+    ("['repncspelan', 64, 64, false]", "block 0: 'repncspelan' takes 4 values after its name, ['repncspelan', "
                                        "out_channels, part_channels, use_identity, depth]; got 3"),
     ("['csp', 64]", "block 0: unknown block 'csp'; expected a list starting with one of 'conv', 'elan'"),
     ("['elan', 64, 63, false]", "block 0 (elan): part_channels expected a positive even integer"),
