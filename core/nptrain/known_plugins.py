@@ -31,6 +31,7 @@ KNOWN: dict[str, str] = {
     "yolo_fastest_head_v2": "np-plugin-yolofastest",
     "yolofastest_loss": "np-plugin-yolofastest",
     "yolo_fastest_v2": "np-plugin-yolofastest",
+    "yolofastest": "np-plugin-yolofastest",
     # presets
     **{f"resnet{d}": "np-plugin-resnet" for d in (18, 34, 50, 101)},
     "vit_tiny": "np-plugin-vit",

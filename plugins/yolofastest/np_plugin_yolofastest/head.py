@@ -5,9 +5,12 @@ shared by the level's anchors, and ``obj`` for one objectness per anchor) and a 
 then ``bbox_reg``: 4 offsets per anchor). The raw map is ``(B, A, 4 + 1 + C, h, w)``, the class logits repeated
 for each anchor, as NetsPresso returns it.
 
-Decoding (YOLOv5's, as YOLO-FastestV2 and NetsPresso decode): ``cx = (sigmoid(tx) + col) * stride``,
+Decoding, ``box_coding: netspresso`` (NetsPresso Trainer's): ``cx = (sigmoid(tx) + col) * stride``,
 ``w = 2 * (tanh(tw / 2 - 0.549306) + 1) * anchor_w`` (that is ``4 * sigmoid(tw - ln 3) * anchor_w``: at most four
-times the anchor), same for y / h.
+times the anchor), same for y / h, class logits as they are. ``box_coding: original`` decodes as dog-qiuqiu's
+YOLO-FastestV2 (YOLOv5's rule): ``cx = (2 * sigmoid(tx) - 0.5 + col) * stride``, ``w = (2 * sigmoid(tw))^2 *
+anchor_w``, and its softmax class probabilities written as logits (``logit(softmax(c))``), so the usual
+``sigmoid(obj) * sigmoid(class)`` score is the original's.
 
 Output, eval mode: the detection contract every head here keeps, one ``(B, N, 5 + num_classes)`` tensor over all
 levels (finest first; within a level anchor by anchor, each row-major), rows ``[cx, cy, w, h, obj, cls…]`` with
@@ -76,6 +79,7 @@ class YOLOFastestHeadV2(nn.Module):
         self.num_anchors = len(params.anchors[0]) // 2
         self.num_classes = num_classes
         self.strides = tuple(int(s) for s in in_features.strides)  # type: ignore[arg-type]
+        self.original_coding = params.box_coding == "original"
         bias = -math.log((1 - params.prior_prob) / params.prior_prob)
         self.cls_head = _ClassBranch(channels, levels, self.num_anchors, num_classes, bias)
         self.reg_head = _BoxBranch(channels, levels, self.num_anchors)
@@ -101,10 +105,18 @@ class YOLOFastestHeadV2(nn.Module):
         for i, (stride, raw) in enumerate(zip(self.strides, self.raw_levels(features))):
             ones = torch.ones_like(raw[0, 0, 0])  # (h, w): grid indices from cumsum, no shape values needed
             col, row = ones.cumsum(1) - 1.0, ones.cumsum(0) - 1.0
-            cx = (raw[:, :, 0].sigmoid() + col) * stride
-            cy = (raw[:, :, 1].sigmoid() + row) * stride
-            wh = 2.0 * (torch.tanh(raw[:, :, 2:4] / 2 - 0.549306) + 1.0) * getattr(self, f"anchor_wh_{i}")
-            out = torch.cat((cx.unsqueeze(2), cy.unsqueeze(2), wh, raw[:, :, 4:]), dim=2)  # (B, A, 5 + C, h, w)
+            anchor_wh = getattr(self, f"anchor_wh_{i}")
+            if self.original_coding:
+                cx = (raw[:, :, 0].sigmoid() * 2.0 - 0.5 + col) * stride
+                cy = (raw[:, :, 1].sigmoid() * 2.0 - 0.5 + row) * stride
+                wh = (raw[:, :, 2:4].sigmoid() * 2.0) ** 2 * anchor_wh
+                scores = torch.logit(raw[:, :, 5:].softmax(dim=2), eps=1e-7)
+            else:
+                cx = (raw[:, :, 0].sigmoid() + col) * stride
+                cy = (raw[:, :, 1].sigmoid() + row) * stride
+                wh = 2.0 * (torch.tanh(raw[:, :, 2:4] / 2 - 0.549306) + 1.0) * anchor_wh
+                scores = raw[:, :, 5:]
+            out = torch.cat((cx.unsqueeze(2), cy.unsqueeze(2), wh, raw[:, :, 4:5], scores), dim=2)  # (B, A, 5 + C, h, w)
             preds.append(out.permute(0, 1, 3, 4, 2).flatten(1, 3))
             if self.training:
                 centre = torch.stack(((col + 0.5).flatten(), (row + 0.5).flatten(), ones.flatten()), dim=1) * stride

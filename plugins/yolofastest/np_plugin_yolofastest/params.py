@@ -46,6 +46,10 @@ class YOLOFastestHeadV2Params:
 
     anchors: list[list[float]] = attrs.field(factory=_default_anchors, validator=_anchors_valid)
     prior_prob: float = attrs.field(default=0.01, validator=[attrs.validators.gt(0), attrs.validators.lt(1)])
+    # netspresso: NetsPresso Trainer's decoding (sigmoid offsets from the cell corner, w = 4 sigmoid(tw - ln 3) anchor,
+    # sigmoid classes); original: dog-qiuqiu's (YOLOv5's: 2 sigmoid - 0.5 offsets, w = (2 sigmoid(tw))^2 anchor,
+    # softmax classes), for weights converted from its files
+    box_coding: Literal["netspresso", "original"] = "netspresso"
 
 
 @attrs.define(kw_only=True)

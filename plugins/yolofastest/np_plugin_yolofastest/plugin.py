@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nptrain import hookimpl
-from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord
+from nptrain.records import BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord
 
 from np_plugin_yolofastest.params import (LightFPNParams, ShuffleNetV2Params, YOLOFastestHeadV2Params,
                                           YOLOFastestLossParams)
@@ -43,3 +43,11 @@ def nptrain_presets():
     from np_plugin_yolofastest.presets import presets
 
     return presets()
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="yolofastest", presets=("yolo_fastest_v2",),
+                            factory="np_plugin_yolofastest.convert:from_yolofastest",
+                            description="the original dog-qiuqiu/Yolo-FastestV2 files (a detector, or its ImageNet "
+                                        "backbone.pth)")]
