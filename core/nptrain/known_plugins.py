@@ -26,6 +26,7 @@ KNOWN: dict[str, str] = {
     "yolov9fpn": "np-plugin-yolov9",
     "yolo_detection_head": "np-plugin-yolov9",
     "yolov9_loss": "np-plugin-yolov9",
+    "yolov9": "np-plugin-yolov9",
     "shufflenetv2": "np-plugin-yolofastest",
     "lightfpn": "np-plugin-yolofastest",
     "yolo_fastest_head_v2": "np-plugin-yolofastest",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nptrain import hookimpl
-from nptrain.records import BackboneRecord, HeadRecord, LossRecord, NeckRecord
+from nptrain.records import BackboneRecord, ConverterRecord, HeadRecord, LossRecord, NeckRecord
 
 from np_plugin_yolov9.params import (GELANParams, GELANStage, YOLODetectionHeadParams, YOLOv9FPNParams,
                                      YOLOv9LossParams)
@@ -44,3 +44,11 @@ def nptrain_presets():
     from np_plugin_yolov9.presets import presets
 
     return presets()
+
+
+@hookimpl
+def nptrain_converters():
+    return [ConverterRecord(name="yolov9", presets=tuple(f"yolov9_{s}" for s in ("tiny", "s", "m", "c")),
+                            factory="np_plugin_yolov9.convert:from_original",
+                            description="the original YOLOv9 weights (WongKinYiu's YOLO, MultimediaTechLab/YOLO "
+                                        "v9-t/s/m/c state dicts; the auxiliary branch dropped)")]
