@@ -16,6 +16,7 @@ steps themselves: :func:`rename`, :func:`preset_shapes`, :func:`drop_head`, :fun
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 import torch
@@ -108,6 +109,17 @@ def preset_shapes(spec: Any, *, num_classes: int, task: Optional[str] = None, pl
     with torch.device("meta"):
         model = create_model(spec, num_classes=num_classes, task=task, plugins=plugins or active_plugins())
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def module_places(keys: Iterable[str], pattern: str = r"backbone\.stages\.\d+\.\d+") -> list[str]:
+    """The distinct key prefixes matching ``pattern``, in key order: e.g. ``backbone.stages.<s>.<b>`` of every
+    block of a preset (its ``preset_shapes``), so a converter can map the source's n-th block onto the n-th here."""
+    seen: dict[str, None] = {}
+    for key in keys:
+        m = re.match(pattern, key)
+        if m:
+            seen.setdefault(m[0], None)
+    return list(seen)
 
 
 def classes_in(state: Mapping[str, torch.Tensor], classifier_key: str, default: int = 1000) -> int:

@@ -122,7 +122,8 @@ def _hf_timm(name: str) -> tuple[Optional[Path], Optional[Path]]:
     arch = HF_TIMM_MODELS.get(name)
     if arch is None:
         return None, None
-    repos = sorted((hf_hub_cache()).glob(f"models--timm--{arch}")) + sorted(hf_hub_cache().glob(f"models--timm--{arch}.*"))
+    cache = hf_hub_cache()
+    repos = sorted(cache.glob(f"models--timm--{arch}")) + sorted(cache.glob(f"models--timm--{arch}.*"))
     for kind in ("model.safetensors", "pytorch_model.bin"):
         for repo in repos:
             found = sorted(repo.glob(f"snapshots/*/{kind}"))

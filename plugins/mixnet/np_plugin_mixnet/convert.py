@@ -19,7 +19,7 @@ from typing import Mapping, Optional
 
 import torch
 
-from nptrain.converter_kit import convert_by_rule, preset_shapes
+from nptrain.converter_kit import classes_in, convert_by_rule, module_places, preset_shapes
 from nptrain.errors import ConversionError
 
 from np_plugin_mixnet.model import BLOCK_EPS
@@ -33,16 +33,6 @@ _INVERTED = {"conv_pw": "expansion.conv.group_point_wise", "bn1": "expansion.nor
 _SEPARABLE = {"conv_dw": "depth_wise.conv.mixed_depth_wise", "bn1": "depth_wise.norm",
               "conv_pw": "point_wise.conv.group_point_wise", "bn2": "point_wise.norm"}
 _SE = {"conv_reduce": "fc1", "conv_expand": "fc2"}
-
-
-def _places(preset: str, num_classes: int) -> list[str]:
-    """``backbone.stages.<s>.<b>`` of every block of the preset, in order (the final conv last)."""
-    seen: dict[str, None] = {}
-    for key in preset_shapes(preset, num_classes=num_classes):
-        m = re.match(r"backbone\.stages\.\d+\.\d+", key)
-        if m:
-            seen.setdefault(m[0], None)
-    return list(seen)
 
 
 def _rule(state: Mapping[str, torch.Tensor], places: list[str], label: str):
@@ -90,8 +80,7 @@ def from_timm(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head:
     """Convert a timm ``mixnet_s`` / ``_m`` / ``_l`` state dict for ``preset``; any unmapped, unfilled or misshapen
     key raises (a file of another size says so)."""
     label = f"timm→{preset}"
-    weight = state_dict.get("classifier.weight")
-    places = _places(preset, int(weight.shape[0]) if weight is not None else 1000)
+    places = module_places(preset_shapes(preset, num_classes=classes_in(state_dict, "classifier.weight")))
     out = convert_by_rule(state_dict, _rule(state_dict, places, label), source="timm", preset=preset,
                           keep_head=keep_head)
     for key in out:

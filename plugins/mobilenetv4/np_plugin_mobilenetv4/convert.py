@@ -21,35 +21,13 @@ from typing import Mapping, Optional
 
 import torch
 
-from nptrain.converter_kit import check_layout, classes_in, drop_head, preset_shapes, rename
+from nptrain.converter_kit import check_layout, classes_in, drop_head, module_places, preset_shapes, rename
 from nptrain.converter_rules import Map, Reshape
 from nptrain.errors import ConversionError
 
 _UIR = ("dw_start", "pw_exp", "dw_mid", "pw_proj")
 _CONV = {"conv": "conv", "bn1": "norm", "bn": "norm"}
-_BN_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 CLASSIFIER = "head.classifier.2.conv.weight"
-
-
-def _block_parts(state: Mapping[str, torch.Tensor]) -> dict[tuple[int, int], set[str]]:
-    """Each timm block ``(stage, index)`` with the names of its direct children."""
-    parts: dict[tuple[int, int], set[str]] = {}
-    for key in state:
-        m = re.match(r"blocks\.(\d+)\.(\d+)\.([a-z_]+)", key)
-        if m:
-            parts.setdefault((int(m[1]), int(m[2])), set()).add(m[3])
-    return parts
-
-
-def _places(preset: str, num_classes: int) -> list[str]:
-    """``backbone.stages.<s>.<b>`` of every block of the preset, in order (the final conv last)."""
-    shapes = preset_shapes(preset, num_classes=num_classes)
-    seen: dict[str, None] = {}
-    for key in shapes:
-        m = re.match(r"backbone\.stages\.\d+\.\d+", key)
-        if m:
-            seen.setdefault(m[0], None)
-    return list(seen)
 
 
 def _inner(rest: str, parts: set[str]) -> Optional[str]:
@@ -90,17 +68,17 @@ def _attention(rest: str, block_keys: set[str]) -> Optional[str]:
 
 
 def _rule(state: Mapping[str, torch.Tensor], places: list[str], label: str):
-    parts = _block_parts(state)
-    order = sorted(parts)
-    if len(order) != len(places):
-        raise ConversionError(f"{label}: the file has {len(order)} blocks, the preset {len(places)}; "
-                              "is the checkpoint this size?")
-    where = dict(zip(order, places))
-    keys_of: dict[tuple[int, int], set[str]] = {}
+    keys_of: dict[tuple[int, int], set[str]] = {}  # each timm block (stage, index): its keys below the block
     for key in state:
         m = re.match(r"blocks\.(\d+)\.(\d+)\.(.+)", key)
         if m:
             keys_of.setdefault((int(m[1]), int(m[2])), set()).add(m[3])
+    parts = {block: {k.split(".", 1)[0] for k in keys} for block, keys in keys_of.items()}  # its direct children
+    order = sorted(keys_of)
+    if len(order) != len(places):
+        raise ConversionError(f"{label}: the file has {len(order)} blocks, the preset {len(places)}; "
+                              "is the checkpoint this size?")
+    where = dict(zip(order, places))
 
     def target(key: str):
         m = re.fullmatch(r"(conv_stem|bn1)\.(.+)", key)
@@ -141,10 +119,8 @@ def from_timm(state_dict: Mapping[str, torch.Tensor], *, preset: str, keep_head:
     """Convert a timm ``mobilenetv4_conv_*`` / ``mobilenetv4_hybrid_*`` state dict for ``preset``; any unmapped,
     unfilled or misshapen key raises (a file of another size says so)."""
     label = f"timm→{preset}"
-    num_classes = classes_in(state_dict, "classifier.weight")
-    places = _places(preset, num_classes)
-    out = rename(state_dict, _rule(state_dict, places, label), label=label)
-    expected = preset_shapes(preset, num_classes=classes_in(out, CLASSIFIER))
+    expected = preset_shapes(preset, num_classes=classes_in(state_dict, "classifier.weight"))
+    out = rename(state_dict, _rule(state_dict, module_places(expected), label), label=label)
     for key in [k for k in out if k.endswith("layer_scale.gamma") and k not in expected]:
         _fold_layer_scale(out, key)
     for key, shape in expected.items():
