@@ -6,6 +6,23 @@ class UserError(Exception):
     """A mistake in the user's input (config, file, command line). Printed as one line, exit 2."""
 
 
+class RunStopped(UserError):
+    """A run that stopped before its end for a reason outside its input (a disk that filled, a data loader
+    worker that died): what was saved is intact and the message says how to continue. ``exit_code`` is 3
+    (docs/training.md#faults)."""
+
+    exit_code = 3
+
+
+class RunInterrupted(RunStopped):
+    """SIGINT or SIGTERM stopped the run at a step boundary after saving where it was; the exit status is
+    the shell's for that signal, 128 + its number (130, 143)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+
+
 class ConfigError(UserError):
     """A config problem located at ``file:line:col`` and a dotted field path."""
 

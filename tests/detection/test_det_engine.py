@@ -217,7 +217,7 @@ NUCLEI_MIN_MAP50 = 0.5
 def test_real_nuclei_detection_learns_well_above_untrained(det_config, tmp_path):
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss
-    from nptrain.training.engine import evaluate
+    from nptrain.training.validation import evaluate
     from nptrain.training.setup import build_data, build_task_model, make_task_metric
 
     data = tmp_path / "nuclei"

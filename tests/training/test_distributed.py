@@ -67,7 +67,7 @@ def test_two_process_ddp(small_config, tmp_path):
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss
-    from nptrain.training.engine import evaluate
+    from nptrain.training.validation import evaluate
     from nptrain.training.setup import build_data, build_task_model, make_task_metric
 
     loaded = load_config(paths)

@@ -85,7 +85,7 @@ def _evaluate_model(paths: list[str], overrides: list[str], weights: str, log: C
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss
-    from nptrain.training.engine import evaluate as evaluate_loader
+    from nptrain.training.validation import evaluate as evaluate_loader
     from nptrain.training.setup import Dist, build_data, build_task_model, make_task_metric, pick_device
 
     first = Path(paths[0])

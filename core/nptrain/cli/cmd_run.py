@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+import signal
 import subprocess
+import sys
 
 from nptrain.pickles import TRUST_HELP
 from nptrain.api.train import train
@@ -46,7 +47,25 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
            "-m", "nptrain", *out]
     print("launching:", " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    child = subprocess.Popen(cmd)
+    got: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:  # SIGTERM reaches this process only: pass it on
+        got.append(signum)
+        child.send_signal(signum)
+
+    old = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                rc = child.wait()
+                break
+            except KeyboardInterrupt:  # Ctrl-C reached the ranks too (one process group): wait while they save
+                got.append(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    # torchrun reports a rank's failure as 1: a run stopped by a signal exits as the signal says (130, 143)
+    return 128 + int(got[0]) if got and rc != 0 else rc
 
 
 def _reparse(args: argparse.Namespace) -> argparse.Namespace:

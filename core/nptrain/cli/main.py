@@ -12,6 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from nptrain import __version__
+from nptrain.warning_lines import one_line_warnings
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -59,6 +60,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_of(argv)
     debug = "--debug" in argv or bool(os.environ.get("NPTRAIN_DEBUG"))
+    if not debug:  # a library's multi-line warning never stands above our one-line error
+        one_line_warnings()
     try:
         parser = build_parser(load=command)
         args = parser.parse_args(argv)
@@ -83,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if isinstance(exc, UserError):
             for line in getattr(exc, "lines", None) or [str(exc)]:  # ConfigErrors: one line per problem
                 print(f"nptrain: error: {line}", file=sys.stderr)
-            return 2
+            return int(getattr(exc, "exit_code", 2))  # RunStopped: 3, RunInterrupted: 128 + signal
         # lazy: off the `nptrain --help` path
         from nptrain.plugin_blame import blame_plugin
 

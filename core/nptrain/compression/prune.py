@@ -2,7 +2,9 @@
 heads whole (head count and head dim stay, so reshapes in attention keep working)."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+import contextlib
+import warnings
+from typing import Iterator, Literal, Optional
 
 import attrs
 import torch
@@ -162,6 +164,15 @@ def prune(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str 
         return _prune_literal(model, example, ratio=ratio, method=method, round_to=round_to, calibration=calibration)
 
 
+@contextlib.contextmanager
+def _no_depth_warning() -> Iterator[None]:
+    """torch-pruning's shape inference gives up walking very deep graphs with "Maximum recursive depth reached!";
+    nothing for the user to act on (the pruned model runs and is traced after: a wrong shape fails there, named)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Maximum recursive depth reached")
+        yield
+
+
 def _prune_literal(model: nn.Module, example: torch.Tensor, *, ratio: float, method: str, round_to: Optional[int],
                    calibration: Optional[tuple[torch.Tensor, nn.Module, dict]]) -> PruneReport:
     import torch_pruning as tp
@@ -175,10 +186,11 @@ def _prune_literal(model: nn.Module, example: torch.Tensor, *, ratio: float, met
     state = {k: v.clone() for k, v in model.state_dict().items()} if trace_in_training else None
     # torch-pruning puts the model in eval mode before tracing; a forward_fn switches it back
     forward_fn = (lambda m, x: m.train()(x)) if trace_in_training else None
-    pruner = tp.pruner.MetaPruner(model, example, importance=_importance(method), pruning_ratio=ratio,
-                                  ignored_layers=ignored, round_to=round_to, forward_fn=forward_fn,
-                                  unwrapped_parameters=list(declared_pruning_dims(model).items()),
-                                  customized_pruners={ChannelSum: _channel_sum_pruner()})
+    with _no_depth_warning():
+        pruner = tp.pruner.MetaPruner(model, example, importance=_importance(method), pruning_ratio=ratio,
+                                      ignored_layers=ignored, round_to=round_to, forward_fn=forward_fn,
+                                      unwrapped_parameters=list(declared_pruning_dims(model).items()),
+                                      customized_pruners={ChannelSum: _channel_sum_pruner()})
     if state is not None:  # undo the running-statistics update of the training-mode trace
         model.load_state_dict(state)
         model.eval()
@@ -192,7 +204,8 @@ def _prune_literal(model: nn.Module, example: torch.Tensor, *, ratio: float, met
         else:
             loss = loss_fn(out, targets)
         loss.backward()
-    pruner.step()
+    with _no_depth_warning():
+        pruner.step()
     model.zero_grad(set_to_none=True)
     after = sum(p.numel() for p in model.parameters())
     return PruneReport(before, after, method, ratio, round_to, ignored_names)

@@ -61,6 +61,9 @@ class DataConfig:
     label_image_mode: Optional[Literal["L", "P", "RGB"]] = None
     # segmentation: RGB colour of each class id, [[r, g, b], ...] (the reference's spelling)
     pallete: Optional[list[list[int]]] = None
+    # a training image that cannot be read (truncated, corrupt, gone): stop the run (its state saved, so fixing
+    # the file and --resume loses nothing) or skip it, each time, counted in summary.json; validation always stops
+    on_bad_file: Literal["stop", "skip"] = "stop"
 
 
 @attrs.define(kw_only=True)

@@ -11,6 +11,16 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from nptrain.errors import UserError
+
+
+class BadSample:
+    """What ``data.on_bad_file: skip`` yields for a sample whose file cannot be read; ``collate`` drops it
+    from the batch and the training loop counts it. Crosses from loader workers, so a plain picklable object."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
 
 class SeededDataset(Dataset):
     """``samples`` (one entry per image), ``classes`` (names by id) and an optional seeded ``transform``."""
@@ -20,6 +30,8 @@ class SeededDataset(Dataset):
         self.classes = classes
         self.transform = transform
         self.cache: Optional[list[Any]] = None
+        self.on_bad_file = "stop"  # data.on_bad_file, set on the training split by build_data
+        self.bad: dict[int, str] = {}  # samples found unreadable by check_files/cache_images under "skip"
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,15 +59,34 @@ class SeededDataset(Dataset):
     def check_files(self) -> None:
         """:meth:`check_headers` of every sample (the cheap stand-in for ``cache_images``)."""
         for index in range(len(self)):
-            self.check_headers(index)
+            self._or_bad(self.check_headers, index)
 
     def cache_images(self) -> None:
         """Decode everything once (environment.cache_data); workers inherit the cache on fork."""
-        self.cache = [self.compact(self.decode(i)) for i in range(len(self))]
+        self.cache = [self._or_bad(lambda i: self.compact(self.decode(i)), i) for i in range(len(self))]
+
+    def _or_bad(self, read: Callable[[int], Any], index: int) -> Any:
+        try:
+            return read(index)
+        except UserError as exc:
+            if self.on_bad_file != "skip":
+                raise
+            self.bad[index] = str(exc)
+            return None
 
     def __getitem__(self, item):
         index, seed = item if isinstance(item, tuple) else (item, 0)
-        decoded = self.cache[index] if self.cache is not None else self.decode(index)
+        if index in self.bad:
+            return BadSample(self.bad[index])
+        if self.cache is not None:
+            decoded = self.cache[index]
+        else:
+            try:
+                decoded = self.decode(index)
+            except UserError as exc:  # e.g. truncated since the start-up check: the whole message names the file
+                if self.on_bad_file != "skip":
+                    raise
+                return BadSample(str(exc))
         image, target = self.image_and_target(index, decoded)
         image = image.float().div_(255.0)
         if self.transform is not None:

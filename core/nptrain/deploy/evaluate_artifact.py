@@ -53,7 +53,7 @@ def evaluate_artifact(run_dir: Path, artifact: Path, overrides: list[str], *, th
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss
-    from nptrain.training.engine import evaluate
+    from nptrain.training.validation import evaluate
     from nptrain.training.setup import build_data, make_task_metric
 
     if not (run_dir / "config.yaml").is_file():

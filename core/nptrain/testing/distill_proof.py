@@ -139,7 +139,7 @@ def _pruned_top1(retrain: list[str]) -> float:
     from nptrain.config.loader import load_config
     from nptrain.data.loader import make_loader
     from nptrain.modeling.builder import build_loss
-    from nptrain.training.engine import evaluate
+    from nptrain.training.validation import evaluate
     from nptrain.training.setup import build_data, build_task_model, make_task_metric
 
     loaded = load_config(retrain[:1], ["training.distillation=null"])

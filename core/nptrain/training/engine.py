@@ -2,7 +2,8 @@
 
 Resuming restores model, optimizer, EMA, epoch, history, best result and RNG states. Batches are
 a pure function of (seed, epoch) (see ``nptrain.data.loader``) and the LR schedule of the step
-counter, so in deterministic mode a resumed run ends bit-identical to an uninterrupted one.
+counter, so in deterministic mode a resumed run ends bit-identical to an uninterrupted one, also from a
+resume point saved in the middle of an epoch (a signal, a loader fault: ``nptrain.training.stopping``).
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
-import copy
 import io
 
 import torch
@@ -21,6 +21,12 @@ from torch import nn
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.loader import iterate, make_loader, sample_seed
 from nptrain.errors import UserError
+from nptrain.training.epoch_progress import EpochProgress, for_rank
+from nptrain.training.run_faults import disk_fault, is_disk_fault
+from nptrain.training.stop_signals import StopSignals
+from nptrain.training.validation import ValidationAbandoned, bar as _bar, evaluate
+from nptrain.training.stopping import STATE_FILE, StopPoints
+from nptrain.training.run_summary import write_summary_and_exports
 from nptrain.training import checkpoint_io as ckio
 from nptrain.training import outputs
 from nptrain.training.cpu_load import CpuWindow
@@ -29,7 +35,7 @@ from nptrain.training.metrics import Metric
 from nptrain.training.optim import build_optimizer, set_lr
 from nptrain.training.setup import (
     Dist, backbone_eval, build_data, build_task_model, freeze_backbone, init_distributed, loss_targets,
-    main_output, make_task_metric, pick_device, seed_everything, to_cpu,
+    make_task_metric, pick_device, seed_everything,
 )
 from nptrain.training.speed import configure_speed
 from nptrain.training.threads import ContentionWatch
@@ -39,49 +45,10 @@ from nptrain.modeling.builder import build_loss
 from nptrain.training_io import remove_temps_in
 from ruamel.yaml import YAML
 from nptrain.training_io import atomic_write_bytes
-from nptrain.export_tools import describe_check, onnx_output_name
-from nptrain.training.export import export_fx, export_onnx
-
-STATE_FILE = "last_optimizer.pt"
 
 
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    # lazy: tqdm
-    from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader, criterion: nn.Module, metric: Metric, task: Any, device: torch.device,
-             show: bool = False, memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
-    """Metrics of ``model`` on ``loader`` (its shard), reduced over ranks; ``task`` is the TaskRecord."""
-    model.eval()
-    for images, target in _progress(iterate(loader), len(loader), "valid", show):
-        images = images.to(device, non_blocking=True, memory_format=memory_format)
-        targets = loss_targets(task, target, device)
-        out = model(images)
-        loss = float(criterion(out, targets))
-        metric.update(main_output(out).float().cpu(), {k: to_cpu(v) for k, v in targets.items()}, loss)
-    metric.reduce()
-    return metric.compute()
-
-
-def count_flops(model: nn.Module, sample: torch.Tensor) -> Optional[int]:
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        model = model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(sample[:1])
-        return int(counter.get_total_flops())
-    except Exception:  # noqa: BLE001 - informative only
-        return None
-
-
-class Trainer:
+class Trainer(StopPoints):
     def __init__(self, loaded: LoadedConfig, *, name: str, resume_dir: Optional[Path] = None,
                  stop_after_epoch: Optional[int] = None, log: Callable[[str], None] = print,
                  on_epoch_end: Optional[Callable[[dict[str, Any]], None]] = None, progress_bars: bool = True) -> None:
@@ -131,6 +98,13 @@ class Trainer:
         self.ddp = self.speed.training_module(self.ddp)
         self.contention = ContentionWatch()
         self.start_epoch, self.history, self.best = 0, [], None
+        self.stop = StopSignals()
+        self.run_dir: Optional[Path] = None
+        self.resumable = loaded.run.logging.model_save_options.save_optimizer_state
+        self.saved: Optional[str] = None  # the last complete training state on disk, as the user should read it
+        self.resume_progress: Optional[EpochProgress] = None  # a resume point in the middle of an epoch
+        self.progress = EpochProgress(0)
+        self.bad_files: dict[str, int] = {}  # data.on_bad_file: skip: message (it names the file) -> times skipped
         self.state_extra: dict[str, Any] = {}
         self.pictures: Any = None  # nptrain.report.best_epoch.BestPictures on rank 0 with logging.plot
         self.plot_throttle: Any = None
@@ -152,7 +126,7 @@ class Trainer:
         return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None, "scaler": self.scaler.state_dict(),
                 "history": self.history, "best": self.best, "rng": ckio.rng_state(),
-                "classes": self.data.classes, "world_size": self.dist.world_size,
+                "classes": self.data.classes, "world_size": self.dist.world_size, "bad_files": dict(self.bad_files),
                 # training-only 1x1 projections of feature distillation (never in weights/*.safetensors)
                 **({"distill": self.distiller.state_dict()} if self.distiller is not None else {})}
 
@@ -180,7 +154,15 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.start_epoch, self.history, self.best = int(state["epoch"]), list(state["history"]), state["best"]
         ckio.set_rng_state(state["rng"])
-        self.log(f"resumed from {path} after epoch {self.start_epoch}")
+        self.bad_files = {str(k): int(v) for k, v in (state.get("bad_files") or {}).items()}
+        self.resume_progress = for_rank(state.get("progress"), self.dist.rank, self.dist.world_size, str(path))
+        if self.resume_progress is not None:
+            where = f"epoch {self.start_epoch + 1} step {self.resume_progress.step}"
+            self.saved = f"weights/{STATE_FILE}, at {where}"
+            self.log(f"resumed from {path} at {where}")
+        else:
+            self.saved = f"weights/{STATE_FILE}, after epoch {self.start_epoch}"
+            self.log(f"resumed from {path} after epoch {self.start_epoch}")
 
     # -- loop --------------------------------------------------------------------------
     def train_epoch(self, epoch: int, show: bool) -> dict[str, float]:
@@ -191,16 +173,36 @@ class Trainer:
             backbone_eval(self.model)
         loader = self.train_loader
         loader.sampler.set_epoch(epoch)
-        set_loss_epoch(self.criterion, epoch)
         n_iter = len(loader)
-        sums: dict[str, float] = {}
-        seen, t0 = 0, time.perf_counter()
-        bar = _progress(iterate(loader), n_iter, f"epoch {epoch + 1}/{tr.epochs}", show)
-        lr = 0.0
+        resumed = self.resume_progress if self.resume_progress and self.resume_progress.epoch == epoch else None
+        self.resume_progress = None
+        part = self.progress = resumed or EpochProgress(epoch)
+        loader.sampler.set_epoch(epoch, skip=part.step * loader.batch_size)  # a resume point mid-epoch
+        set_loss_epoch(self.criterion, epoch)
+        t0 = time.perf_counter() - part.elapsed
+        bar = _bar(n_iter, part.step, f"epoch {epoch + 1}/{tr.epochs}", show)
         window = CpuWindow.start()
-        step_start = t0
-        for i, (images, target) in enumerate(bar):
-            lr = set_lr(self.optimizer, self.sched_cfg, epoch + i / n_iter, tr.epochs)
+        step_start = time.perf_counter()
+        batches = iterate(loader) if part.step < n_iter else iter(())
+        ws = self.dist.world_size
+        for i in range(part.step, n_iter):
+            try:
+                images, target = next(batches)
+                fault: Optional[UserError] = None
+            except StopIteration:
+                break
+            except UserError as exc:  # a bad file (data.on_bad_file: stop), a loader worker that died
+                images, target, fault = None, {}, exc
+            # before the step, so every rank stops at the same one (a rank's fault or signal stops all)
+            code = self.stop.agree(ws, fault is not None)
+            if code:
+                part.elapsed = time.perf_counter() - t0
+                raise self._stopped_mid_epoch(part, n_iter, code, fault)
+            self._count_bad(target.pop("bad_files", ()))
+            if images is None:  # every sample of the batch was skipped as unreadable
+                part.step = i + 1
+                continue
+            lr = part.lr = set_lr(self.optimizer, self.sched_cfg, epoch + i / n_iter, tr.epochs)
             images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
             targets = loss_targets(self.loaded.task_spec, target, self.device)
             if self.data.mixing is not None:
@@ -215,7 +217,8 @@ class Trainer:
                 if self.distiller is not None:  # the teacher's forward runs here, inside the timed step
                     loss = self.distiller.mix(loss, out, images, targets)
             if not torch.isfinite(loss):
-                raise UserError(f"loss became {float(loss)} at epoch {epoch + 1} step {i}; lower training.optimizer.lr")
+                raise UserError(f"loss became {float(loss.detach())} at epoch {epoch + 1} step {i}; "
+                                "lower training.optimizer.lr")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.distiller is not None:
@@ -227,20 +230,19 @@ class Trainer:
             self.scaler.update()
             if self.ema is not None:
                 self.ema.update(self.model)
-            b = images.shape[0]
-            seen += b
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * b
             now = time.perf_counter()
-            self.contention.step(now - step_start, first_of_epoch=i == 0)
+            self.contention.step(now - step_start, first_of_epoch=i == part.step)
             step_start = now
-            for k, v in getattr(self.criterion, "last", {}).items():
-                if len(getattr(self.criterion, "last", {})) > 1:
-                    sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v * b
-            for k, v in (self.distiller.last.items() if self.distiller is not None else ()):
-                sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v * b
-            if show:
-                bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", lr=f"{lr:.2e}",
-                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            part.add(self._step_losses(float(loss.detach())), images.shape[0])
+            part.step = i + 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{part.sums['loss'] / part.seen:.4f}", lr=f"{lr:.2e}",
+                                img_s=f"{part.seen / (time.perf_counter() - t0):.0f}")
+        if bar is not None:
+            bar.close()
+        part.elapsed = time.perf_counter() - t0
+        sums, seen = part.sums, part.seen
         totals = torch.tensor([seen] + list(sums.values()), dtype=torch.float64)
         if self.dist.world_size > 1:
             tdist.all_reduce(totals)
@@ -253,20 +255,57 @@ class Trainer:
                     tdist.broadcast(buf, 0)
         count = max(float(totals[0]), 1.0)
         row = {f"train_{k}": float(v) / count for k, v in zip(sums, totals[1:].tolist())}
-        row["lr"] = lr
-        row["train_img_per_s"] = seen * self.dist.world_size / max(time.perf_counter() - t0, 1e-9)
+        row["lr"] = part.lr
+        row["train_img_per_s"] = seen * self.dist.world_size / max(part.elapsed, 1e-9)
         note = self.contention.note(epoch + 1, window.stop()["foreign_cpu_frac"], self.speed.threads.threads)
         if note:
             self.log(note)
         return row
 
+    def _step_losses(self, loss: float) -> dict[str, float]:
+        """The step's logged losses: the total, each term of a multi-term loss, the distiller's terms."""
+        out = {"loss": loss}
+        last = getattr(self.criterion, "last", {})
+        if len(last) > 1:
+            out.update({f"loss_{k}": v for k, v in last.items()})
+        if self.distiller is not None:
+            out.update({f"loss_{k}": v for k, v in self.distiller.last.items()})
+        return out
+
+    def _count_bad(self, messages) -> None:
+        for message in messages:
+            if message not in self.bad_files:
+                self.log(f"skipped an unreadable training image (data.on_bad_file: skip): {message}")
+            self.bad_files[message] = self.bad_files.get(message, 0) + 1
+
     def fit(self) -> Optional[Path]:
+        """Train the remaining epochs; SIGINT/SIGTERM, a full disk, a dead loader worker or a bad file stop it
+        with what was done saved (see :meth:`_stopped_mid_epoch`, ``nptrain.training.run_faults``)."""
+        run_dir: Optional[Path] = None
+        self.stop.install()
+        try:
+            run_dir = self._prepare_run_dir()
+            return self._fit(run_dir)
+        except OSError as exc:
+            if not is_disk_fault(exc):
+                raise
+            raise disk_fault(exc, run_dir if self.saved else None, self.saved) from None
+        finally:
+            self.stop.uninstall()
+
+    def _fit(self, run_dir: Optional[Path]) -> Optional[Path]:
         tr, lg = self.run_cfg.training, self.run_cfg.logging
-        run_dir = self._prepare_run_dir()
         if self.start_epoch >= tr.epochs:
+            if self.dist.main and run_dir is not None and not (run_dir / "summary.json").is_file():
+                self.log("every epoch is trained but the run stopped before its summary and exports: writing them")
+                self.wall = 0.0
+                self._finish_or_stop(run_dir)
+                return run_dir
             self.log(f"run already finished ({self.start_epoch}/{tr.epochs} epochs): nothing to do "
                      "(raise training.epochs to continue)")
             return run_dir
+        if self.dist.main and run_dir is not None:
+            self._warn_low_space(run_dir)
         show = self.dist.main and sys.stderr.isatty() and self.progress_bars
         tb = outputs.TensorBoard(run_dir / "tensorboard", purge_step=self.start_epoch + 1) \
             if self.dist.main and lg.tensorboard else None
@@ -279,6 +318,7 @@ class Trainer:
             self.plot_throttle = Throttle()
             self.pictures = BestPictures(run_dir, loaded=self.loaded, dataset=self.data.valid, classes=self.data.classes,
                                          device=self.device, memory_format=self.memory_format, tensorboard=tb, log=self.log)
+        ws = self.dist.world_size
         for epoch in range(self.start_epoch, last):
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1}
@@ -286,8 +326,13 @@ class Trainer:
             saves = lg.model_save_options
             if scheduled(epoch + 1, saves.validation_epoch, tr.epochs, saves.count_from_first_epoch):
                 metric = self._metric()
-                vals = evaluate(self.eval_model(), self.valid_loader, self.criterion, metric, self.loaded.task_spec,
-                                self.device, show, self.memory_format)
+                stop = (lambda: self.stop.signum is not None) if ws == 1 else None
+                try:
+                    vals = evaluate(self.eval_model(), self.valid_loader, self.criterion, metric, self.loaded.task_spec,
+                                    self.device, show, self.memory_format, stop=stop)
+                except ValidationAbandoned:  # the epoch's training is kept: a resume validates it
+                    raise self._stopped_mid_epoch(self.progress, self.progress.step, self.stop.signum or 0, None) \
+                        from None
                 row.update({f"valid_{k}": v for k, v in vals.items()})
                 self._update_best(row, metric, run_dir)
                 if lg.num_save_samples and self.dist.main and run_dir is not None:
@@ -299,6 +344,10 @@ class Trainer:
                 self.log(self._line(row, tr.epochs))
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(dict(row))
+            self.saved = f"weights/{STATE_FILE}, after epoch {epoch + 1}" if self.resumable else None
+            code = self.stop.agree(ws)
+            if code and epoch + 1 < last:
+                raise self._interrupted(code, f"after epoch {epoch + 1}/{tr.epochs}")
         self.wall = time.perf_counter() - wall0
         if self.distiller is not None:  # training is over: the exported copy carries no feature hooks
             self.distiller.close()
@@ -307,10 +356,20 @@ class Trainer:
         if tb is not None:
             tb.close()
         if self.dist.main and run_dir is not None and last == tr.epochs:
-            self._finish(run_dir)
+            self._finish_or_stop(run_dir)
         if self.dist.world_size > 1:
             tdist.barrier()
         return run_dir
+
+    def _finish_or_stop(self, run_dir: Path) -> None:
+        """Summary and exports; a signal now stops at once: every epoch is saved, ``--resume`` writes these."""
+        if self.stop.signum is not None:
+            raise self._interrupted(self.stop.signum, "after the last epoch, before the summary and exports")
+        self.stop.raise_now = lambda signum: self._interrupted(signum, "while writing the summary and exports")
+        try:
+            self._finish(run_dir)
+        finally:
+            self.stop.raise_now = None
 
     def _metric(self) -> Metric:
         return make_task_metric(self.loaded, self.num_classes)
@@ -350,8 +409,14 @@ class Trainer:
         else:
             if self.loaded.model.resume_optimizer_checkpoint:
                 self.restore(Path(self.loaded.model.resume_optimizer_checkpoint))
+                self.saved = None  # that state is not this new run directory's
             if self.dist.main:
                 run_dir = outputs.new_run_dir(lg.output_dir, self.task, self.name)
+        self.run_dir = run_dir
+        if self.dist.world_size > 1:  # every rank's messages name the run directory rank 0 made
+            shared = [str(run_dir) if run_dir is not None else None]
+            tdist.broadcast_object_list(shared, 0)
+            self.run_dir = Path(shared[0]) if shared[0] else None
         if self.dist.main and run_dir is not None:
             self._write_config(run_dir)
             outputs.write_json(run_dir / "classes.json", self.data.classes)
@@ -391,59 +456,7 @@ class Trainer:
             tb.log(self.history[-1], epoch)
 
     def _finish(self, run_dir: Path) -> None:
-        lg = self.run_cfg.logging
-        # a copy on CPU: exporting must not move or alter the trained model
-        model = _copy_model(self.eval_model()).cpu().eval()
-        best_path = run_dir / "weights" / "best.safetensors"
-        if best_path.is_file():  # export what weights/best holds
-            # lazy: safetensors
-            from safetensors.torch import load_file
-
-            model.load_state_dict(load_file(str(best_path)))
-        sample = torch.stack([self.data.valid[(i, 0)][0] for i in range(min(2, len(self.data.valid)))])
-        size = lg.model_save_options.sample_input_size
-        if size:  # FLOPs and exports at the configured input size
-            sample = torch.nn.functional.interpolate(sample, size=(int(size[0]), int(size[1])), mode="bilinear",
-                                                     align_corners=False)
-        summary: dict[str, Any] = {
-            "task": self.task, "name": self.name, "classes": self.data.classes,
-            "epochs": self.run_cfg.training.epochs,
-            "params": sum(p.numel() for p in model.parameters()),
-            "flops": count_flops(model, sample), "input_shape": list(sample.shape[1:]),
-            "best": self.best, "last": self.history[-1] if self.history else None,
-            # epochs' time summed over every (resumed) session; this session's wall time separately
-            "wall_time_s": round(sum(r.get("time_s", 0.0) for r in self.history), 2),
-            "session_wall_time_s": round(self.wall, 2),
-            "world_size": self.dist.world_size,
-        }
-        exports: dict[str, Any] = {}
-        if lg.fx_export:
-            exports["fx"] = export_fx(model, run_dir / "weights" / "model_fx.pt")
-            self.log("export fx: " + ("weights/model_fx.pt" if exports["fx"]["ok"] else f"FAILED {exports['fx']['error']}"))
-        if lg.onnx_export:
-            # the same export (names, dynamic batch, opset) as `nptrain export RUN_DIR`
-            exports["onnx"] = res = export_onnx(model, sample, run_dir / "weights" / "model.onnx", lg.onnx_opset,
-                                                output_name=onnx_output_name(self.task))
-            if res["ok"]:
-                self.log(f"export onnx: weights/model.onnx (opset {res['opset']}, dynamic batch, output "
-                         f"'{res['output_name']}'), onnxruntime {describe_check(res)}")
-            else:
-                self.log(f"export onnx: FAILED {res['error']} (weights are saved; the run itself succeeded)")
-        for res in exports.values():  # which weights the files hold, as `nptrain export` says
-            res["weights"] = "best" if best_path.is_file() else "last"
-        summary["export"] = exports
-        outputs.write_json(run_dir / "summary.json", summary)
-        if self.best:
-            self.log(f"best epoch {self.best['epoch']}: {self.best['key'][6:]} {self.best['value']:.4f}  "
-                     f"({summary['wall_time_s']:.1f}s)  → {run_dir}")
-            table = self._metric().format_details(self.best)
-            if table:
-                self.log(table)
-        # lazy: layer (README map: training/ may not import report)
-        from nptrain.report.next_steps import example_image, next_steps
-
-        for line in next_steps(run_dir, example_image(self.data.valid)):
-            self.log(line)
+        write_summary_and_exports(self, run_dir)
 
 
 def scheduled(epoch: int, every: int, last: int, from_first: bool) -> bool:
@@ -461,10 +474,6 @@ def set_loss_epoch(criterion: nn.Module, epoch: int) -> None:
         fn = getattr(module, "set_epoch", None)
         if callable(fn):
             fn(epoch)
-
-
-def _copy_model(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model)
 
 
 def run_training(loaded: LoadedConfig, *, name: str, resume_dir: Optional[Path] = None,

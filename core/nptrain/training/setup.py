@@ -94,6 +94,7 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
     train = None
     if need_train:
         train = builder(run.data, "train", train_tf, classes)
+        train.on_bad_file = run.data.on_bad_file  # validation always stops: its metrics must cover the split
         classes = train.classes
     if run.data.path.valid is None:
         raise UserError("data.path.valid is not set: training and evaluation need a validation split")
