@@ -126,6 +126,15 @@ class EMAConfig:
 
 
 @attrs.define(kw_only=True)
+class EarlyStoppingConfig:
+    """``training.early_stopping``: stop when the best-model criterion (``logging.model_save_options.
+    best_model_criterion``) has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    patience: PositiveInt = 10
+    min_delta: NonNegativeFloat = 0.0
+
+
+@attrs.define(kw_only=True)
 class TrainingConfig:
     epochs: PositiveInt = 10
     optimizer: OptimizerConfig = attrs.Factory(lambda: AdamW(lr=1e-3, weight_decay=0.05))
@@ -137,6 +146,8 @@ class TrainingConfig:
     # false: float32. See nptrain.training.precision and docs/training.md#speed.
     mixed_precision: Union[bool, Literal["auto"]] = "auto"
     distillation: Optional[DistillationConfig] = None  # None: off (docs/training.md#distillation)
+    # None: train every epoch; else stop early (the run still writes its summary and exports)
+    early_stopping: Optional[EarlyStoppingConfig] = None
 
 
 def register_training_hooks(conv) -> None:

@@ -21,6 +21,7 @@ from torch import nn
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.loader import iterate, make_loader, sample_seed
 from nptrain.errors import UserError
+from nptrain.training.early_stopping import early_stop_reason
 from nptrain.training.epoch_progress import EpochProgress, for_rank
 from nptrain.training.run_faults import disk_fault, is_disk_fault
 from nptrain.training.stop_signals import StopSignals
@@ -104,6 +105,7 @@ class Trainer(StopPoints):
         self.saved: Optional[str] = None  # the last complete training state on disk, as the user should read it
         self.resume_progress: Optional[EpochProgress] = None  # a resume point in the middle of an epoch
         self.progress = EpochProgress(0)
+        self.stopped_early: Optional[dict[str, Any]] = None  # training.early_stopping's epoch and reason
         self.bad_files: dict[str, int] = {}  # data.on_bad_file: skip: message (it names the file) -> times skipped
         self.state_extra: dict[str, Any] = {}
         self.pictures: Any = None  # nptrain.report.best_epoch.BestPictures on rank 0 with logging.plot
@@ -304,6 +306,15 @@ class Trainer(StopPoints):
             self.log(f"run already finished ({self.start_epoch}/{tr.epochs} epochs): nothing to do "
                      "(raise training.epochs to continue)")
             return run_dir
+        reason = self._early_stop()
+        if reason is not None:  # it stopped early before: the same history says so again
+            self.stopped_early = {"epoch": self.start_epoch, "reason": reason}
+            if self.dist.main and run_dir is not None and not (run_dir / "summary.json").is_file():
+                self.wall = 0.0
+                self._finish_or_stop(run_dir)
+            self.log(f"run stopped early after epoch {self.start_epoch} ({reason}): nothing to do (raise "
+                     "training.early_stopping.patience or remove it to continue)")
+            return run_dir
         if self.dist.main and run_dir is not None:
             self._warn_low_space(run_dir)
         show = self.dist.main and sys.stderr.isatty() and self.progress_bars
@@ -348,6 +359,11 @@ class Trainer(StopPoints):
             code = self.stop.agree(ws)
             if code and epoch + 1 < last:
                 raise self._interrupted(code, f"after epoch {epoch + 1}/{tr.epochs}")
+            reason = self._early_stop() if epoch + 1 < tr.epochs else None
+            if reason is not None:
+                self.stopped_early = {"epoch": epoch + 1, "reason": reason}
+                self.log(f"early stopping after epoch {epoch + 1}/{tr.epochs}: {reason}")
+                break
         self.wall = time.perf_counter() - wall0
         if self.distiller is not None:  # training is over: the exported copy carries no feature hooks
             self.distiller.close()
@@ -355,7 +371,7 @@ class Trainer(StopPoints):
             self.pictures.flush(self.eval_model())
         if tb is not None:
             tb.close()
-        if self.dist.main and run_dir is not None and last == tr.epochs:
+        if self.dist.main and run_dir is not None and (last == tr.epochs or self.stopped_early):
             self._finish_or_stop(run_dir)
         if self.dist.world_size > 1:
             tdist.barrier()
@@ -374,11 +390,22 @@ class Trainer(StopPoints):
     def _metric(self) -> Metric:
         return make_task_metric(self.loaded, self.num_classes)
 
-    def _update_best(self, row: dict[str, Any], metric: Metric, run_dir: Optional[Path]) -> None:
+    def _criterion(self, metric: Metric) -> tuple[str, bool]:
+        """The history key that picks weights/best (and early stopping watches), and whether lower wins."""
         by_loss = self.run_cfg.logging.model_save_options.best_model_criterion == "loss"
-        key = "valid_loss" if by_loss else f"valid_{metric.primary}"
+        # a task's metric may be an error (lower is better)
+        return ("valid_loss" if by_loss else f"valid_{metric.primary}"), by_loss or not metric.higher_is_better
+
+    def _early_stop(self) -> Optional[str]:
+        es = self.run_cfg.training.early_stopping
+        if es is None:
+            return None
+        key, lower_wins = self._criterion(self._metric())
+        return early_stop_reason(self.history, key, lower_wins, es.patience, es.min_delta)
+
+    def _update_best(self, row: dict[str, Any], metric: Metric, run_dir: Optional[Path]) -> None:
+        key, lower_wins = self._criterion(metric)
         value = row[key]
-        lower_wins = by_loss or not metric.higher_is_better  # a task's metric may be an error (lower is better)
         better = self.best is None or (value < self.best["value"] if lower_wins else value > self.best["value"])
         if better:
             self.best = {"epoch": row["epoch"], "key": key, "value": value,

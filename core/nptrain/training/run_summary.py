@@ -56,6 +56,8 @@ def write_summary_and_exports(trainer: "Trainer", run_dir: Path) -> None:
         "session_wall_time_s": round(trainer.wall, 2),
         "world_size": trainer.dist.world_size,
     }
+    if trainer.stopped_early:  # training.early_stopping: the epoch it stopped after, and why
+        summary["stopped_early"] = trainer.stopped_early
     if trainer.bad_files:  # data.on_bad_file: skip (rank 0's share under DDP)
         summary["bad_files"] = {"skipped_reads": sum(trainer.bad_files.values()), "files": sorted(trainer.bad_files)}
     exports: dict[str, Any] = {}
