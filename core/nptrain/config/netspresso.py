@@ -77,7 +77,7 @@ def is_netspresso(data: dict) -> bool:
     saves, metrics = _dict(lg.get("model_save_options")), _dict(lg.get("metrics"))
     if isinstance(model.get("checkpoint"), dict) or "task" in _dict(data.get("data")):
         return True
-    if {"project_id", "mlflow", "stdout"} & set(lg) or {"save_best_only", "onnx_export_opset"} & set(saves):
+    if {"project_id", "stdout"} & set(lg) or {"save_best_only", "onnx_export_opset"} & set(saves):
         return True
     if "classwise_analysis" in metrics or isinstance(_dict(data.get("environment")).get("gpus"), int):
         return True
@@ -245,9 +245,7 @@ def _logging(ed: LocatedEditor) -> None:
         ed.move(L + ("project_id",), L + ("run_name",), f"was logging.project_id ({NP})")
     else:
         ed.drop(L + ("project_id",), removed="null")
-    if lg.get("mlflow"):
-        ed.drop(L + ("mlflow",), ignored="nptrain has no MLflow logger")
-    else:
+    if not lg.get("mlflow"):  # true is nptrain's own field, honoured as it is
         ed.drop(L + ("mlflow",), removed="off, as in nptrain")
     if "stdout" in lg and lg["stdout"] is False:
         ed.drop(L + ("stdout",), ignored="nptrain always prints one line per epoch")

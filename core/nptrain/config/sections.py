@@ -13,6 +13,7 @@ import attrs
 
 from nptrain.config.augmentation import AugmentationConfig
 from nptrain.config.ranges import NonNegativeInt, PositiveInt, Range, Seed
+from nptrain.config.mlflow_section import MlflowConfig
 from nptrain.config.training_section import TrainingConfig
 
 
@@ -96,6 +97,8 @@ class LoggingConfig:
     # the run directory's name, output_dir/<task>/<run_name> (nptrain run --name wins); None: model.name
     run_name: Optional[str] = None
     tensorboard: bool = True
+    # MLflow tracking (needs `pip install 'nptrain[mlflow]'`): true, or a mapping (MlflowConfig's fields)
+    mlflow: Union[bool, MlflowConfig] = False
     csv: bool = True
     plot: bool = True
     fx_export: bool = True

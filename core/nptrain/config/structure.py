@@ -23,6 +23,7 @@ from nptrain.errors import ConfigError, ConfigErrors
 from nptrain.hints import suggest
 from nptrain.config.hook_kit import ScalarError, describe_value
 from nptrain.config.training_section import register_training_hooks
+from nptrain.config.mlflow_section import register_mlflow_hooks
 
 T = TypeVar("T")
 
@@ -158,6 +159,7 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Any, lambda v, _: v)
 
     register_training_hooks(conv)
+    register_mlflow_hooks(conv)
     return conv
 
 

@@ -21,7 +21,10 @@ from torch import nn
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.loader import iterate, make_loader, sample_seed
 from nptrain.errors import UserError
+from nptrain.config.mlflow_section import mlflow_settings
+from nptrain.errors import RunInterrupted
 from nptrain.training.early_stopping import early_stop_reason
+from nptrain.training.tracking import MlflowTracker
 from nptrain.training.epoch_progress import EpochProgress, for_rank
 from nptrain.training.run_faults import disk_fault, is_disk_fault
 from nptrain.training.stop_signals import StopSignals
@@ -105,6 +108,7 @@ class Trainer(StopPoints):
         self.saved: Optional[str] = None  # the last complete training state on disk, as the user should read it
         self.resume_progress: Optional[EpochProgress] = None  # a resume point in the middle of an epoch
         self.progress = EpochProgress(0)
+        self.tracker: Optional[MlflowTracker] = None  # logging.mlflow, rank 0
         self.stopped_early: Optional[dict[str, Any]] = None  # training.early_stopping's epoch and reason
         self.bad_files: dict[str, int] = {}  # data.on_bad_file: skip: message (it names the file) -> times skipped
         self.state_extra: dict[str, Any] = {}
@@ -285,15 +289,23 @@ class Trainer(StopPoints):
         with what was done saved (see :meth:`_stopped_mid_epoch`, ``nptrain.training.run_faults``)."""
         run_dir: Optional[Path] = None
         self.stop.install()
+        status = "FAILED"
         try:
             run_dir = self._prepare_run_dir()
-            return self._fit(run_dir)
+            out = self._fit(run_dir)
+            status = "FINISHED"
+            return out
+        except RunInterrupted:
+            status = "KILLED"
+            raise
         except OSError as exc:
             if not is_disk_fault(exc):
                 raise
             raise disk_fault(exc, run_dir if self.saved else None, self.saved) from None
         finally:
             self.stop.uninstall()
+            if self.tracker is not None:  # after the summary and exports, so they go as artifacts
+                self.tracker.finish(status)
 
     def _fit(self, run_dir: Optional[Path]) -> Optional[Path]:
         tr, lg = self.run_cfg.training, self.run_cfg.logging
@@ -329,6 +341,11 @@ class Trainer(StopPoints):
             self.plot_throttle = Throttle()
             self.pictures = BestPictures(run_dir, loaded=self.loaded, dataset=self.data.valid, classes=self.data.classes,
                                          device=self.device, memory_format=self.memory_format, tensorboard=tb, log=self.log)
+        settings = mlflow_settings(lg.mlflow)
+        if settings is not None and self.dist.main and run_dir is not None:
+            self.tracker = MlflowTracker(settings, run_dir=run_dir, output_dir=lg.output_dir, task=self.task,
+                                         config=self.loaded.unstructure(), resume=self.resume_dir is not None,
+                                         log=self.log)
         ws = self.dist.world_size
         for epoch in range(self.start_epoch, last):
             t0 = time.perf_counter()
@@ -353,6 +370,8 @@ class Trainer(StopPoints):
             if self.dist.main:
                 self._save_epoch(run_dir, epoch + 1, tb)
                 self.log(self._line(row, tr.epochs))
+                if self.tracker is not None:
+                    self.tracker.epoch(row, epoch + 1)
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(dict(row))
             self.saved = f"weights/{STATE_FILE}, after epoch {epoch + 1}" if self.resumable else None

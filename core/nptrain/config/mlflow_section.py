@@ -1,0 +1,43 @@
+"""``logging.mlflow``: ``true``/``false`` as NetsPresso Trainer writes it, or a mapping for more
+(nptrain.training.tracking does the tracking)."""
+from __future__ import annotations
+
+import typing
+from typing import Any, Mapping, Optional
+
+import attrs
+
+from nptrain.config.hook_kit import ScalarError, describe_value
+
+
+@attrs.define(kw_only=True)
+class MlflowConfig:
+    """``logging.mlflow`` as a mapping (``true`` is all defaults): where and how a run is tracked in MLflow."""
+
+    # None: $MLFLOW_TRACKING_URI, else a local store in logging.output_dir (mlflow.db + mlartifacts/)
+    tracking_uri: Optional[str] = None
+    experiment: Optional[str] = None  # None: "nptrain-<task>"
+    run_name: Optional[str] = None  # None: the run directory's name
+    log_models: bool = True  # weights/best.safetensors and weights/model.onnx as artifacts
+
+
+def register_mlflow_hooks(conv: Any) -> None:
+    """Teach ``conv`` the ``Union[bool, MlflowConfig]`` field: a flag, or a mapping of the class's fields."""
+    union = typing.Union[bool, MlflowConfig]
+
+    def hook(value: Any, _: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, Mapping):
+            return conv.structure(value, MlflowConfig)
+        raise ScalarError(f"expected true, false or a mapping with fields "
+                          f"{', '.join(f.name for f in attrs.fields(MlflowConfig))}; got {describe_value(value)}")
+
+    conv.register_structure_hook_func(lambda tp: tp == union, hook)
+
+
+def mlflow_settings(value: "bool | MlflowConfig") -> Optional[MlflowConfig]:
+    """The settings ``logging.mlflow`` asks for, None when off."""
+    if value is True:
+        return MlflowConfig()
+    return value or None
