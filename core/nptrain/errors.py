@@ -63,6 +63,15 @@ class ValueAt(ValueError):
         self.sub = tuple(sub)
 
 
+class DataFieldError(UserError):
+    """A problem of the ``data`` section's field at ``path`` (below ``data``) found while reading the data, e.g. a
+    Hugging Face feature the dataset does not have; the run's data setup locates it at the config's line."""
+
+    def __init__(self, path: tuple, message: str) -> None:
+        super().__init__(f"data.{'.'.join(map(str, path))}: {message}")
+        self.path, self.message = tuple(path), message
+
+
 class ConversionError(UserError):
     """A checkpoint could not be mapped onto the target layout (unmapped or missing keys)."""
 

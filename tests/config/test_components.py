@@ -112,11 +112,12 @@ def test_empty_ema_is_off(write, ema):
 
 def test_training_code_does_not_parse_config():
     """The engine, optimizer, EMA and transform code receive records; they import from the config
-    package only the LoadedConfig type, the postprocessor defaults and the distillation record's type."""
+    package only the LoadedConfig type, the postprocessor defaults and the distillation and MLflow records' types."""
     root = Path(__file__).resolve().parents[2] / "core" / "nptrain"
     allowed = {"from nptrain.config.loader import LoadedConfig",
                "from nptrain.config.model_section import PostprocessorParams",
-               "from nptrain.config.distillation_section import DistillationConfig"}
+               "from nptrain.config.distillation_section import DistillationConfig",
+               "from nptrain.config.mlflow_section import MlflowConfig"}
     for path in [*sorted((root / "training").glob("*.py")), root / "data" / "transforms.py"]:
         imports = re.findall(r"^\s*(from nptrain\.config[\w.]* import [\w, ]+)", path.read_text(), re.M)
         assert set(imports) <= allowed, (path.name, imports)

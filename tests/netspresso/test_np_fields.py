@@ -185,7 +185,7 @@ def test_moved_field_errors_point_at_the_users_line(np_files, capsys) -> None:
     ("{name: resize, size: [32, 32]}, {name: totensor", "{name: mosaicdetection}, {name: totensor",
      "NetsPresso transform 'mosaicdetection' is not available in nptrain"),
     ("task: classification\n  format", "task: detection\n  format", "data.task 'detection' differs from model.task"),
-    ("format: local", "format: huggingface", "the huggingface format is not supported"),
+    ("format: local", "format: huggingface", "data.format: huggingface needs data.metadata: {repo"),
     ("{name: totensor, pixel_range: 1.0}]\n  inference", "{name: totensr}]\n  inference",
      "unknown transform 'totensr' (did you mean 'totensor'?)"),
 ])

@@ -58,6 +58,11 @@ def check_data_paths(run: RunConfig, task: Any, cfg: LocatedConfig) -> list[Conf
     need = task.label_hint if task is not None else ""
     label_kind = task.label if task is not None else "either"
     data = run.data
+    if data.format == "huggingface":  # no paths: the data set is read (and checked) by nptrain.data.huggingface
+        if data.metadata is None:
+            return [cfg.error(("data", "format"), "huggingface needs data.metadata: {repo, subset, custom_cache_dir, "
+                              "features: {image, label}}")]
+        return []
     root = data.path.root
     errors = []
     if root is not None and not Path(root).expanduser().is_dir():

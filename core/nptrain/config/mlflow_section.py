@@ -2,7 +2,6 @@
 (nptrain.training.tracking does the tracking)."""
 from __future__ import annotations
 
-import typing
 from typing import Any, Mapping, Optional
 
 import attrs
@@ -22,22 +21,18 @@ class MlflowConfig:
 
 
 def register_mlflow_hooks(conv: Any) -> None:
-    """Teach ``conv`` the ``Union[bool, MlflowConfig]`` field: a flag, or a mapping of the class's fields."""
-    union = typing.Union[bool, MlflowConfig]
+    """Teach ``conv`` the ``Optional[MlflowConfig]`` field: ``true`` is every default, ``false`` (or null) off,
+    a mapping takes the class's fields."""
+    field = Optional[MlflowConfig]
 
     def hook(value: Any, _: Any) -> Any:
-        if isinstance(value, bool):
-            return value
+        if value is None or value is False:
+            return None
+        if value is True:
+            return MlflowConfig()
         if isinstance(value, Mapping):
             return conv.structure(value, MlflowConfig)
         raise ScalarError(f"expected true, false or a mapping with fields "
                           f"{', '.join(f.name for f in attrs.fields(MlflowConfig))}; got {describe_value(value)}")
 
-    conv.register_structure_hook_func(lambda tp: tp == union, hook)
-
-
-def mlflow_settings(value: "bool | MlflowConfig") -> Optional[MlflowConfig]:
-    """The settings ``logging.mlflow`` asks for, None when off."""
-    if value is True:
-        return MlflowConfig()
-    return value or None
+    conv.register_structure_hook_func(lambda tp: tp == field, hook)

@@ -159,9 +159,10 @@ def _data(ed: LocatedEditor) -> None:
                            "set both to the same task")
         else:
             ed.drop(("data", "task"), removed="same as model.task")
-    if data.get("format") == "huggingface":
-        raise ed.error(("data", "format"), "the huggingface format is not supported by nptrain: export the "
-                       "dataset to local image folders (format: local) and point data.path at them")
+    if data.get("format") == "huggingface":  # nptrain's own fields: data.metadata is read as it is
+        if isinstance(data.get("path"), dict) and not any(data["path"].values()):
+            ed.drop(("data", "path"), removed="unused by the huggingface format")
+        return
     if "metadata" in data:
         meta = data.get("metadata")
         if meta:

@@ -48,10 +48,33 @@ class DataPath:
 
 
 @attrs.define(kw_only=True)
+class HFFeatures:
+    """Which columns of a Hugging Face dataset hold the image and the label (class or mask)."""
+
+    image: str = "image"
+    label: str = "label"
+
+
+@attrs.define(kw_only=True)
+class HFMetadata:
+    """``data.metadata`` for ``format: huggingface`` (NetsPresso Trainer's fields, plus the split names)."""
+
+    repo: str  # a Hub id ("beans", "segments/sidewalk-semantic") or a local folder (save_to_disk, parquet repo)
+    subset: Optional[str] = None
+    custom_cache_dir: Optional[str] = None  # None: the datasets library's default cache
+    features: HFFeatures = attrs.Factory(HFFeatures)
+    train_split: str = "train"
+    # None: "validation" when the dataset has it, else a fixed 10% of the train split (seed 0)
+    valid_split: Optional[str] = None
+
+
+@attrs.define(kw_only=True)
 class DataConfig:
     name: Optional[str] = None
-    format: Literal["local"] = "local"
+    format: Literal["local", "huggingface"] = "local"
     path: DataPath = attrs.Factory(DataPath)
+    # format: huggingface (needs pip install 'nptrain[hf]'); docs/training.md#hugging-face-datasets
+    metadata: Optional[HFMetadata] = None
     # list of class names, {index: name} mapping, or a .json file holding either (required for YOLO
     # detection labels, which hold class ids only; COCO json brings its own categories);
     # segmentation also takes {colour: name}, e.g. {'(0, 0, 0)': background, '(128, 0, 0)': cat}
@@ -97,8 +120,9 @@ class LoggingConfig:
     # the run directory's name, output_dir/<task>/<run_name> (nptrain run --name wins); None: model.name
     run_name: Optional[str] = None
     tensorboard: bool = True
-    # MLflow tracking (needs `pip install 'nptrain[mlflow]'`): true, or a mapping (MlflowConfig's fields)
-    mlflow: Union[bool, MlflowConfig] = False
+    # MLflow tracking (needs `pip install 'nptrain[mlflow]'`): true (every default), or a mapping of MlflowConfig's
+    # fields; false or null: off
+    mlflow: Optional[MlflowConfig] = None
     csv: bool = True
     plot: bool = True
     fx_export: bool = True

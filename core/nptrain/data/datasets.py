@@ -140,6 +140,12 @@ class ImageClassificationDataset(SeededDataset):
 def build_dataset(data: DataConfig, split: str, transform: Optional[Callable] = None,
                   classes: Optional[list[str]] = None) -> ImageClassificationDataset:
     """The ``split`` (train/valid/test) of ``data``; ``classes`` pins the mapping found on train."""
+    if data.format == "huggingface":
+        # lazy: the datasets library (an optional extra) only for this format
+        from nptrain.data.huggingface import classification_split
+
+        column, names = classification_split(data, split, classes)
+        return ImageClassificationDataset(column, names, transform)
     sp: Optional[SplitPath] = getattr(data.path, split)
     if sp is None or sp.image is None:
         raise UserError(f"data.path.{split}.image is not set (a folder with one subfolder per class, "

@@ -236,12 +236,22 @@ def _infer_names(pairs: list[tuple[Path, Path]], data: DataConfig) -> list[str]:
 
 def build_seg_dataset(data: DataConfig, split: str, transform: Optional[Callable] = None,
                       classes: Optional[list[str]] = None) -> SegmentationDataset:
-    """The ``split`` of a local segmentation dataset; ``classes`` pins the names found on train."""
+    """The ``split`` of a local (or Hugging Face) segmentation dataset; ``classes`` pins the names found on train."""
+    info = resolve_seg_classes(data)
+    if data.format == "huggingface":
+        if not (classes or info.names):
+            raise UserError("data.id_mapping: a Hugging Face segmentation dataset needs the class names "
+                            "(data.id_mapping), as NetsPresso Trainer does")
+        # lazy: the datasets library (an optional extra) only for this format
+        from nptrain.data.huggingface import segmentation_split
+
+        return SegmentationDataset(segmentation_split(data, split), classes or info.names, transform,
+                                   ignore_index=data.ignore_index, palette=info.palette,
+                                   label_mode=data.label_image_mode)
     image_dir, label_dir = _split_dirs(data, split)
     pairs = pair_files(image_dir, label_dir, data.path.pattern)
     if not pairs:
         raise UserError(f"data.path.{split}.image: no images found in {image_dir}")
-    info = resolve_seg_classes(data)
     names = classes or info.names or _infer_names(pairs, data)
     return SegmentationDataset(pairs, names, transform, ignore_index=data.ignore_index, palette=info.palette,
                                label_mode=data.label_image_mode)

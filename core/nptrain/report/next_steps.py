@@ -16,7 +16,8 @@ def example_image(dataset: Any) -> Optional[Path]:
         return None
     first = samples[0]
     path = getattr(first, "image", None) or (first[0] if isinstance(first, (tuple, list)) else None)
-    return Path(path) if path is not None else None
+    # a file on disk; not a Hugging Face row's encoded bytes (nptrain.data.huggingface.NamedBytes)
+    return Path(path) if isinstance(path, (str, Path)) else None
 
 
 def next_steps(run_dir: Path, image: Optional[Path] = None) -> list[str]:

@@ -21,7 +21,6 @@ from torch import nn
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.loader import iterate, make_loader, sample_seed
 from nptrain.errors import UserError
-from nptrain.config.mlflow_section import mlflow_settings
 from nptrain.errors import RunInterrupted
 from nptrain.training.early_stopping import early_stop_reason
 from nptrain.training.tracking import MlflowTracker
@@ -341,9 +340,8 @@ class Trainer(StopPoints):
             self.plot_throttle = Throttle()
             self.pictures = BestPictures(run_dir, loaded=self.loaded, dataset=self.data.valid, classes=self.data.classes,
                                          device=self.device, memory_format=self.memory_format, tensorboard=tb, log=self.log)
-        settings = mlflow_settings(lg.mlflow)
-        if settings is not None and self.dist.main and run_dir is not None:
-            self.tracker = MlflowTracker(settings, run_dir=run_dir, output_dir=lg.output_dir, task=self.task,
+        if lg.mlflow is not None and self.dist.main and run_dir is not None:
+            self.tracker = MlflowTracker(lg.mlflow, run_dir=run_dir, output_dir=lg.output_dir, task=self.task,
                                          config=self.loaded.unstructure(), resume=self.resume_dir is not None,
                                          log=self.log)
         ws = self.dist.world_size

@@ -17,7 +17,7 @@ from torch import nn
 from nptrain.checkpoints import load_weights
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.transforms import Compose, Mixing, build_transforms
-from nptrain.errors import UserError
+from nptrain.errors import DataFieldError, UserError
 from nptrain.metric_base import Metric
 from nptrain.modeling.builder import build_model
 from nptrain.pickles import load_graph_module
@@ -86,7 +86,17 @@ def build_data(loaded: LoadedConfig, *, need_train: bool = True, classes: Option
                decode: bool = True) -> Data:
     """Train and valid datasets with every file checked. ``decode=False`` only opens headers even with
     ``cache_data`` (what ``config check`` needs: the same refusals as ``run``, no pixels decoded)."""
+    try:
+        return _build_data(loaded, need_train=need_train, classes=classes, decode=decode)
+    except DataFieldError as exc:  # e.g. a Hugging Face feature the dataset lacks: at the config's line
+        raise loaded.located.error(("data",) + exc.path, exc.message) from None
+
+
+def _build_data(loaded: LoadedConfig, *, need_train: bool, classes: Optional[list[str]], decode: bool) -> Data:
     run = loaded.run
+    if run.data.format == "huggingface" and loaded.model.task not in ("classification", "segmentation"):
+        raise loaded.located.error(("data", "format"), f"huggingface data is read for classification and "
+                                   f"segmentation; {loaded.model.task} reads local folders (data.format: local)")
     builder = loaded.task_spec.part("dataset")
     ignore = run.data.ignore_index
     train_tf, mixing = build_transforms(run.augmentation.train, ignore)
