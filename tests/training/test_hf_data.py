@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 datasets = pytest.importorskip("datasets", reason="the nptrain[hf] extra")
 
+from nptrain.cli.main import main  # noqa: E402
 from nptrain.config.loader import load_config  # noqa: E402
 from nptrain.errors import ConfigError  # noqa: E402
 from nptrain.training.engine import run_training  # noqa: E402
@@ -111,7 +110,7 @@ def test_no_valid_split_holds_out_a_fixed_tenth(small_config, hf_digits, tmp_pat
 
 @pytest.mark.parametrize("config", sorted(SHARED.glob("*.yaml")) if SHARED.is_dir() else [],
                          ids=lambda p: p.stem)
-def test_netspresso_hf_configs_stop_at_the_one_missing_data_line(config, tmp_path):
+def test_netspresso_hf_configs_stop_at_the_one_missing_data_line(config, tmp_path, monkeypatch, capsys):
     """NetsPresso Trainer's six Hugging Face data configs, with a model section: config check gets as far as the
     data, and says in one located line that the repo is neither cached nor downloadable here."""
     from ruamel.yaml import YAML
@@ -121,12 +120,11 @@ def test_netspresso_hf_configs_stop_at_the_one_missing_data_line(config, tmp_pat
     model = tmp_path / "model.yaml"
     name = "simple_cnn" if task == "classification" else "simple_cnn_seg"
     model.write_text(f"model: {{task: {task}, name: {name}}}\nlogging: {{output_dir: {tmp_path}/runs}}\n")
-    proc = subprocess.run([sys.executable, "-m", "nptrain", "config", "check", str(config), str(model)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("nptrain: error:")]
-    assert len(lines) == 1, proc.stderr
+    monkeypatch.chdir(tmp_path)  # custom_cache_dir ./data/huggingface is relative to where nptrain runs
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["config", "check", str(config), str(model)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nptrain: error:")]
+    assert len(lines) == 1, lines
     repo = data["data"]["metadata"]["repo"]
     assert f"{config}:" in lines[0] and "data.metadata.repo:" in lines[0] and repr(repo) in lines[0]
     cache = tmp_path / "data" / "huggingface"  # custom_cache_dir ./data/huggingface, from where nptrain ran

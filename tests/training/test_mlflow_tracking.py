@@ -78,7 +78,7 @@ def _csv(run_dir: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_a_run_is_tracked_on_a_real_server(small_config, server, tmp_path):
+def test_a_run_is_tracked_on_a_real_server_which_then_dies(small_config, server, tmp_path):
     paths = small_config(f"""
         logging: {{mlflow: {{tracking_uri: '{server.uri}', experiment: digits}}, plot: true}}
         """)
@@ -108,14 +108,15 @@ def test_a_run_is_tracked_on_a_real_server(small_config, server, tmp_path):
         assert (got / name).read_bytes() == (run_dir / name).read_bytes(), name
     assert any(line.startswith(f"mlflow: run {run.info.run_id} in experiment 'digits' at {server.uri}")
                for line in lines)
+    the_server_dying_mid_run_loses_nothing_and_says_what_was_not_sent(small_config, server)
 
 
-@pytest.mark.slow
-def test_the_server_dying_mid_run_loses_nothing_and_says_what_was_not_sent(small_config, server):
+def the_server_dying_mid_run_loses_nothing_and_says_what_was_not_sent(small_config, server: Server) -> None:
+    """(Part of the test above, to start one server, not two.)"""
     paths = small_config(f"""
         training: {{epochs: 3}}
         logging: {{mlflow: {{tracking_uri: '{server.uri}'}}}}
-        """)
+        """, name="dying")
     lines: list[str] = []
 
     def kill_after_epoch_1(row: dict) -> None:
@@ -131,6 +132,8 @@ def test_the_server_dying_mid_run_loses_nothing_and_says_what_was_not_sent(small
     assert warnings[0].startswith(f"warning: mlflow: cannot reach {server.uri}")
     assert warnings[-1].startswith(f"warning: mlflow: not sent to {server.uri}: ")
     assert "(epochs 2-3)" in warnings[-1] and f"{run_dir} has them all" in warnings[-1]
+
+
 
 
 def test_the_local_store_needs_no_server(small_config, tmp_path, monkeypatch):
