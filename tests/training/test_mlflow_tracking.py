@@ -172,3 +172,16 @@ def test_mlflow_fields_are_checked(small_config):
         load_config(small_config("logging: {mlflow: {experimnt: x}}\n"))
     with pytest.raises(ConfigError, match=r"logging.mlflow: expected true, false or a mapping"):
         load_config(small_config("logging: {mlflow: 3}\n"))
+
+
+def test_a_foreign_mlflow_record_is_one_line(small_config, tmp_path, monkeypatch):
+    """The run directory may come from someone else: its mlflow.json is read bounded and checked on resume."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    paths = small_config("training: {epochs: 2}\nlogging: {mlflow: true}\n")
+    part = run_training(load_config(paths), name="part", stop_after_epoch=1, log=lambda _m: None)
+    (part / "mlflow.json").write_text('["not", "a", "record"]')
+    with pytest.raises(UserError, match=r"mlflow.json: expected a JSON object with the strings run_id and experiment"):
+        run_training(load_config(paths), name="part", resume_dir=part, log=lambda _m: None)
+    (part / "mlflow.json").write_bytes(b"{" + b" " * (17 << 20) + b"}")
+    with pytest.raises(UserError, match=r"mlflow.json: larger than 16 MiB; not a run file"):
+        run_training(load_config(paths), name="part", resume_dir=part, log=lambda _m: None)

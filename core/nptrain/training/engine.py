@@ -19,8 +19,7 @@ from torch import nn
 
 from nptrain.config.loader import LoadedConfig
 from nptrain.data.loader import iterate, make_loader, sample_seed
-from nptrain.errors import UserError
-from nptrain.errors import RunInterrupted
+from nptrain.errors import RunInterrupted, UserError
 from nptrain.training.early_stopping import early_stop_reason
 from nptrain.training.tracking import MlflowTracker
 from nptrain.training.epoch_progress import EpochProgress, for_rank
@@ -306,10 +305,8 @@ class Trainer(StopPoints, RunDirectory):
     def _fit(self, run_dir: Optional[Path]) -> Optional[Path]:
         tr, lg = self.run_cfg.training, self.run_cfg.logging
         if self.start_epoch >= tr.epochs:
-            if self.dist.main and run_dir is not None and not (run_dir / "summary.json").is_file():
-                self.log("every epoch is trained but the run stopped before its summary and exports: writing them")
-                self.wall = 0.0
-                self._finish_or_stop(run_dir)
+            if self._write_missing_summary(run_dir, "every epoch is trained but the run stopped before its summary "
+                                                    "and exports: writing them"):
                 return run_dir
             self.log(f"run already finished ({self.start_epoch}/{tr.epochs} epochs): nothing to do "
                      "(raise training.epochs to continue)")
@@ -317,9 +314,7 @@ class Trainer(StopPoints, RunDirectory):
         reason = self._early_stop()
         if reason is not None:  # it stopped early before: the same history says so again
             self.stopped_early = {"epoch": self.start_epoch, "reason": reason}
-            if self.dist.main and run_dir is not None and not (run_dir / "summary.json").is_file():
-                self.wall = 0.0
-                self._finish_or_stop(run_dir)
+            self._write_missing_summary(run_dir)
             self.log(f"run stopped early after epoch {self.start_epoch} ({reason}): nothing to do (raise "
                      "training.early_stopping.patience or remove it to continue)")
             return run_dir
@@ -390,6 +385,17 @@ class Trainer(StopPoints, RunDirectory):
         if self.dist.world_size > 1:
             tdist.barrier()
         return run_dir
+
+    def _write_missing_summary(self, run_dir: Optional[Path], say: Optional[str] = None) -> bool:
+        """On a resume with nothing left to train: the summary and exports a stopped run never wrote, if so
+        (``say``: the line to log first)."""
+        if not self.dist.main or run_dir is None or (run_dir / "summary.json").is_file():
+            return False
+        if say:
+            self.log(say)
+        self.wall = 0.0
+        self._finish_or_stop(run_dir)
+        return True
 
     def _finish_or_stop(self, run_dir: Path) -> None:
         """Summary and exports; a signal now stops at once: every epoch is saved, ``--resume`` writes these."""

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 from nptrain.config.mlflow_section import MlflowConfig
 from nptrain.errors import UserError
 from nptrain.quiet_library import quiet_library
+from nptrain.run_files import read_run_json
 from nptrain.training_io import atomic_write_bytes
 
 RECORD = "mlflow.json"
@@ -66,15 +67,16 @@ class MlflowTracker:
         self.pending: list[Any] = []  # metrics not sent while down
         self.run_id: Optional[str] = None
         self.experiment = ""
-        resume = resume and (run_dir / RECORD).is_file()
-        self._start_late = lambda: self._start(settings, task, config, False, output_dir)
-        if self._try(lambda: self._start(settings, task, config, resume, output_dir)):
+        # the run directory may come from someone else: its record is read bounded and checked, before any
+        # request, so a bad file is its own one-line error and not taken for an unreachable server
+        saved = _read_record(run_dir) if resume else None
+        self._start_late = lambda: self._start(settings, task, config, None, output_dir)
+        if self._try(lambda: self._start(settings, task, config, saved, output_dir)):
             self.log(f"mlflow: run {self.run_id} in experiment '{self.experiment}' at {self.uri}")
 
-    def _start(self, settings: MlflowConfig, task: str, config: dict, resume: bool, output_dir: str) -> None:
+    def _start(self, settings: MlflowConfig, task: str, config: dict, saved: Optional[dict], output_dir: str) -> None:
         record = self.run_dir / RECORD
-        if resume:  # the same MLflow run continues; its parameters are already there
-            saved = json.loads(record.read_text())
+        if saved is not None:  # the same MLflow run continues; its parameters are already there
             self.run_id, self.experiment = saved["run_id"], saved["experiment"]
             self.client.update_run(self.run_id, status="RUNNING")
             return
@@ -158,3 +160,14 @@ class MlflowTracker:
         if self.log_models:
             files += [(self.run_dir / name, "weights") for name in MODEL_FILES]
         return [(path, folder) for path, folder in files if path.is_file()]
+
+
+def _read_record(run_dir: Path) -> Optional[dict]:
+    """``run_dir/mlflow.json`` (None when absent), bounded in size, with a string ``run_id`` and ``experiment``."""
+    saved = read_run_json(run_dir, RECORD)
+    if saved is None:
+        return None
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(k), str) for k in ("run_id", "experiment")):
+        raise UserError(f"{run_dir / RECORD}: expected a JSON object with the strings run_id and experiment "
+                        "(nptrain writes it when a run starts tracking)")
+    return saved
